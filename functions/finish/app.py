@@ -1,0 +1,19 @@
+"""Finish: record the cycle and say whether the chain goes on (and after how long)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sfsync import wiring
+from sfsync.events import FinishRequest
+from sfsync.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = FinishRequest.parse(event)
+    return wiring.finisher().finish(request.execution_id, request.plan, request.results)

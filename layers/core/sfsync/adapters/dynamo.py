@@ -1,0 +1,430 @@
+"""DynamoDB repositories (pynamodb) for the state table and the people table.
+
+State table access patterns (pk, sk), each a GetItem, conditional write or Query on one key:
+  CHAIN / LEASE               the cycle chain's lease (conditional writes only)
+  CONFIG / PAUSE              the pause flag
+  OBJECT#<sobject> / WATERMARK   last window fully stored
+  OBJECT#<sobject> / CURSOR      the open window and the last record stored
+  CYCLE#<id> / RUN            one cycle's record; CYCLE#<id> / OBJECT#<sobject> its per-object counters
+  CYCLES / <started_at>#<id>  index of cycles, newest first (Query, paged by Limit)
+People table: a person by id (GetItem/BatchGetItem), by Salesforce id (GSI by-sf-id), by email
+(GSI by-email, sparse: only people with an email are in it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from ..domain.cursor import Position, Window, to_stamp
+from ..domain.people import PersonChange
+from ..errors import FatalError, RetriableError
+from ..ports import Cursor, CycleRun, Lease, ObjectStats
+
+P = ParamSpec("P")
+T = TypeVar("T")
+RETRIABLE_CODES = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+}
+COUNTERS = ("created", "updated", "skipped", "deleted", "failed", "api_calls", "slices", "duration_ms")
+
+
+def _classified(fn: Callable[P, T]) -> Callable[P, T]:
+    """Turn DynamoDB failures into the sync's errors: throttling is retriable, a missing table is fatal."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except PynamoDBException as exc:
+            code = exc.cause_response_code or ""
+            if code in RETRIABLE_CODES or code == "":
+                raise RetriableError(
+                    f"DynamoDB {fn.__name__} failed ({code or type(exc.cause).__name__}): "
+                    f"{exc.cause_response_message or exc}"
+                ) from exc
+            if code == "ResourceNotFoundException":
+                raise FatalError(
+                    f"DynamoDB table missing or not accessible: {exc.cause_response_message}"
+                ) from exc
+            raise FatalError(f"DynamoDB {fn.__name__} failed ({code}): {exc.cause_response_message}") from exc
+        except (BotoCoreError, ClientError) as exc:
+            raise RetriableError(f"DynamoDB {fn.__name__} failed: {exc}") from exc
+
+    return wrapper
+
+
+# -- state table ---------------------------------------------------------------------------------
+class _StateModel(Model):
+    class Meta:
+        table_name = "unbound-state-table"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    expires_at = NumberAttribute(null=True)  # TTL (epoch seconds)
+
+
+class LeaseItem(_StateModel):
+    holder = UnicodeAttribute(null=True)
+    until = UnicodeAttribute(null=True)
+
+
+class FlagItem(_StateModel):
+    enabled = BooleanAttribute(default=False)
+
+
+class WatermarkItem(_StateModel):
+    stamp = UnicodeAttribute()
+
+
+class CursorItem(_StateModel):
+    cycle_id = UnicodeAttribute()
+    lower = UnicodeAttribute(null=True)
+    upper = UnicodeAttribute()
+    position_stamp = UnicodeAttribute(null=True)
+    position_id = UnicodeAttribute(null=True)
+    slices = NumberAttribute(default=0)
+
+
+class CycleItem(_StateModel):
+    run = JSONAttribute()
+
+
+class CycleObjectItem(_StateModel):
+    created = NumberAttribute(default=0)
+    updated = NumberAttribute(default=0)
+    skipped = NumberAttribute(default=0)
+    deleted = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    api_calls = NumberAttribute(default=0)
+    slices = NumberAttribute(default=0)
+    duration_ms = NumberAttribute(default=0)
+
+
+STATE_MODELS: tuple[type[_StateModel], ...] = (
+    _StateModel,
+    LeaseItem,
+    FlagItem,
+    WatermarkItem,
+    CursorItem,
+    CycleItem,
+    CycleObjectItem,
+)
+LEASE_KEY = ("CHAIN", "LEASE")
+PAUSE_KEY = ("CONFIG", "PAUSE")
+
+
+def _object_pk(sobject: str) -> str:
+    return f"OBJECT#{sobject}"
+
+
+class StateRepository:
+    """The StatePort on DynamoDB: conditional writes for the lease, a transaction to complete a window."""
+
+    def __init__(self, table_name: str, history_days: int = 30) -> None:
+        for model in STATE_MODELS:
+            model.Meta.table_name = table_name
+        self.table_name = table_name
+        self.history = timedelta(days=history_days)
+
+    def _expiry(self) -> int:
+        return int((datetime.now(UTC) + self.history).timestamp())
+
+    # lease ------------------------------------------------------------------------------------
+    @_classified
+    def lease(self) -> Lease | None:
+        try:
+            item = LeaseItem.get(*LEASE_KEY, consistent_read=True)
+        except LeaseItem.DoesNotExist:
+            return None
+        return Lease(item.holder, item.until or "") if item.holder else None
+
+    @_classified
+    def take_lease(self, holder: str, now: str, until: str) -> bool:
+        item = LeaseItem(*LEASE_KEY, holder=holder, until=until)
+        free = LeaseItem.pk.does_not_exist() | LeaseItem.holder.does_not_exist() | (LeaseItem.until < now)
+        return self._conditional(lambda: item.save(condition=free))
+
+    @_classified
+    def hand_over_lease(self, from_holder: str, to_holder: str, until: str) -> bool:
+        item = LeaseItem(*LEASE_KEY)
+        return self._conditional(
+            lambda: item.update(
+                actions=[LeaseItem.holder.set(to_holder), LeaseItem.until.set(until)],
+                condition=LeaseItem.holder == from_holder,
+            )
+        )
+
+    @_classified
+    def renew_lease(self, holder: str, until: str) -> bool:
+        item = LeaseItem(*LEASE_KEY)
+        return self._conditional(
+            lambda: item.update(actions=[LeaseItem.until.set(until)], condition=LeaseItem.holder == holder)
+        )
+
+    @_classified
+    def release_lease(self, holder: str) -> None:
+        item = LeaseItem(*LEASE_KEY)
+        self._conditional(
+            lambda: item.update(
+                actions=[LeaseItem.holder.remove(), LeaseItem.until.remove()],
+                condition=LeaseItem.holder == holder,
+            )
+        )
+
+    @staticmethod
+    def _conditional(write: Callable[[], Any]) -> bool:
+        try:
+            write()
+        except PynamoDBException as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    # pause ------------------------------------------------------------------------------------
+    @_classified
+    def is_paused(self) -> bool:
+        try:
+            return bool(FlagItem.get(*PAUSE_KEY, consistent_read=True).enabled)
+        except FlagItem.DoesNotExist:
+            return False
+
+    @_classified
+    def set_paused(self, paused: bool) -> None:
+        FlagItem(*PAUSE_KEY, enabled=paused).save()
+
+    # watermarks and cursors -------------------------------------------------------------------
+    @_classified
+    def watermark(self, sobject: str) -> str | None:
+        try:
+            return str(WatermarkItem.get(_object_pk(sobject), "WATERMARK", consistent_read=True).stamp)
+        except WatermarkItem.DoesNotExist:
+            return None
+
+    @_classified
+    def cursor(self, sobject: str) -> Cursor | None:
+        try:
+            item = CursorItem.get(_object_pk(sobject), "CURSOR", consistent_read=True)
+        except CursorItem.DoesNotExist:
+            return None
+        position = (
+            Position(item.position_stamp, item.position_id)
+            if item.position_stamp and item.position_id
+            else None
+        )
+        return Cursor(
+            sobject=sobject,
+            cycle_id=item.cycle_id,
+            window=Window(item.lower, item.upper),
+            position=position,
+            slices=int(item.slices or 0),
+        )
+
+    @_classified
+    def save_cursor(self, cursor: Cursor) -> None:
+        CursorItem(
+            _object_pk(cursor.sobject),
+            "CURSOR",
+            cycle_id=cursor.cycle_id,
+            lower=cursor.window.lower,
+            upper=cursor.window.upper,
+            position_stamp=cursor.position.stamp if cursor.position else None,
+            position_id=cursor.position.record_id if cursor.position else None,
+            slices=cursor.slices,
+        ).save()
+
+    @_classified
+    def complete_window(self, sobject: str, watermark: str) -> None:
+        meta = WatermarkItem.Meta
+        connection = Connection(region=getattr(meta, "region", None), host=getattr(meta, "host", None))
+        try:
+            with TransactWrite(connection=connection) as tx:
+                tx.save(WatermarkItem(_object_pk(sobject), "WATERMARK", stamp=watermark))
+                tx.delete(CursorItem(_object_pk(sobject), "CURSOR"))
+        except TransactWriteError as exc:
+            raise RetriableError(
+                f"could not complete the {sobject} window: {exc.cause_response_message}"
+            ) from exc
+
+    # cycles -----------------------------------------------------------------------------------
+    @_classified
+    def start_cycle(self, run: CycleRun) -> None:
+        expires = self._expiry()
+        CycleItem(f"CYCLE#{run.cycle_id}", "RUN", run=_run_json(run), expires_at=expires).save()
+        CycleItem(
+            "CYCLES", f"{run.started_at}#{run.cycle_id}", run={"cycle_id": run.cycle_id}, expires_at=expires
+        ).save()
+
+    @_classified
+    def add_object_stats(self, cycle_id: str, stats: ObjectStats) -> None:
+        item = CycleObjectItem(f"CYCLE#{cycle_id}", f"OBJECT#{stats.sobject}")
+        item.update(
+            actions=[
+                *(getattr(CycleObjectItem, name).add(getattr(stats, name)) for name in COUNTERS),
+                CycleObjectItem.expires_at.set(self._expiry()),
+            ]
+        )
+
+    @_classified
+    def object_stats(self, cycle_id: str) -> list[ObjectStats]:
+        out = []
+        for item in CycleObjectItem.query(
+            f"CYCLE#{cycle_id}", CycleObjectItem.sk.startswith("OBJECT#"), consistent_read=True
+        ):
+            out.append(
+                ObjectStats(
+                    sobject=item.sk.split("#", 1)[1],
+                    **{name: int(getattr(item, name) or 0) for name in COUNTERS},
+                )
+            )
+        return out
+
+    @_classified
+    def finish_cycle(self, run: CycleRun) -> None:
+        CycleItem(f"CYCLE#{run.cycle_id}", "RUN", run=_run_json(run), expires_at=self._expiry()).save()
+
+    @_classified
+    def cycle(self, cycle_id: str) -> CycleRun | None:
+        try:
+            item = CycleItem.get(f"CYCLE#{cycle_id}", "RUN", consistent_read=True)
+        except CycleItem.DoesNotExist:
+            return None
+        return CycleRun(**item.run)
+
+    @_classified
+    def recent_cycles(self, limit: int) -> list[CycleRun]:
+        runs = []
+        for item in CycleItem.query("CYCLES", scan_index_forward=False, limit=limit):
+            run = self.cycle(item.run["cycle_id"])
+            if run is not None:
+                runs.append(run)
+        return runs
+
+
+def _run_json(run: CycleRun) -> dict[str, Any]:
+    return {
+        "cycle_id": run.cycle_id,
+        "execution_id": run.execution_id,
+        "started_at": run.started_at,
+        "objects": run.objects,
+        "status": run.status,
+        "finished_at": run.finished_at,
+        "results": run.results,
+        "stats": run.stats,
+    }
+
+
+# -- people table ----------------------------------------------------------------------------------
+class BySalesforceId(GlobalSecondaryIndex["PersonItem"]):
+    class Meta:
+        index_name = "by-sf-id"
+        projection = AllProjection()
+
+    sf_id = UnicodeAttribute(hash_key=True)
+
+
+class ByEmail(GlobalSecondaryIndex["PersonItem"]):
+    class Meta:
+        index_name = "by-email"
+        projection = KeysOnlyProjection()
+
+    email = UnicodeAttribute(hash_key=True)
+
+
+class PersonItem(Model):
+    class Meta:
+        table_name = "unbound-people-table"
+
+    person_id = UnicodeAttribute(hash_key=True)
+    sf_id = UnicodeAttribute(null=True)
+    sf_type = UnicodeAttribute(null=True)
+    email = UnicodeAttribute(null=True)  # lower-cased; absent when the person has none (sparse index)
+    fields = MapAttribute[str, Any](default=dict)
+    digest = UnicodeAttribute()
+    sf_modstamp = UnicodeAttribute(null=True)
+    synced_at = UnicodeAttribute()
+    by_sf_id = BySalesforceId()
+    by_email = ByEmail()
+
+
+class PeopleRepository:
+    """The PeoplePort on DynamoDB: batch reads of digests, batch writes of 25 with unprocessed retries."""
+
+    def __init__(self, table_name: str) -> None:
+        PersonItem.Meta.table_name = table_name
+        self.table_name = table_name
+
+    @_classified
+    def digests(self, person_ids: Sequence[str]) -> dict[str, str]:
+        if not person_ids:
+            return {}
+        unique = list(dict.fromkeys(person_ids))
+        return {
+            item.person_id: item.digest
+            for item in PersonItem.batch_get(unique, attributes_to_get=["person_id", "digest"])
+        }
+
+    @_classified
+    def save(self, changes: Sequence[PersonChange]) -> None:
+        if not changes:
+            return
+        now = to_stamp(datetime.now(UTC))
+        latest: dict[str, PersonChange] = {}
+        for change in changes:  # one write per person even if a slice saw it twice
+            latest[change.person_id] = change
+        with PersonItem.batch_write() as batch:
+            for change in latest.values():
+                email = change.fields.get("email")
+                batch.save(
+                    PersonItem(
+                        change.person_id,
+                        sf_id=change.sf_id,
+                        sf_type=change.sf_type,
+                        email=email.lower() if isinstance(email, str) and email else None,
+                        fields=change.fields,
+                        digest=change.digest,
+                        sf_modstamp=change.system_modstamp,
+                        synced_at=now,
+                    )
+                )
+
+    @_classified
+    def get(self, person_id: str) -> PersonItem | None:
+        try:
+            return PersonItem.get(person_id)
+        except PersonItem.DoesNotExist:
+            return None
+
+    @_classified
+    def by_salesforce_id(self, sf_id: str) -> list[PersonItem]:
+        return list(PersonItem.by_sf_id.query(sf_id))
+
+    @_classified
+    def ids_by_email(self, email: str) -> list[str]:
+        return [item.person_id for item in PersonItem.by_email.query(email.lower())]
+
+    def iterate(self, page_size: int = 500) -> Iterator[PersonItem]:
+        """Every person (a Scan): for reconciliation, tests and the demo only, never in a cycle."""
+        yield from PersonItem.scan(page_size=page_size)

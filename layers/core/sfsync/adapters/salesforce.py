@@ -1,0 +1,241 @@
+"""Salesforce through simple-salesforce: OAuth login from the secret, paged queries, error classes.
+
+Every Salesforce failure leaves this module as one of the sync's errors, classified by
+Salesforce's ``errorCode`` (never by message text): REQUEST_LIMIT_EXCEEDED and the API
+budget become DeferredError; UNABLE_TO_LOCK_ROW, 5xx, lost connections and expired query
+locators become RetriableError; an expired session is renewed once, transparently; bad
+credentials, missing fields or objects become FatalError with what to fix.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import jwt
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError as LibraryError
+from simple_salesforce.exceptions import SalesforceExpiredSession
+from simple_salesforce.format import format_soql
+
+from ..domain.cursor import Position, Window, soql_literal
+from ..errors import DeferredError, FatalError, RetriableError
+from ..observability import logger
+
+T = TypeVar("T")
+IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+RETRIABLE_CODES = {
+    "UNABLE_TO_LOCK_ROW",
+    "INVALID_QUERY_LOCATOR",
+    "SERVER_UNAVAILABLE",
+    "QUERY_TIMEOUT",
+    "UNKNOWN_EXCEPTION",
+}
+DEFERRED_CODES = {"REQUEST_LIMIT_EXCEEDED", "TXN_SECURITY_METERING_ERROR"}
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+TIMEOUT = (10, 120)
+
+
+def _identifier(name: str) -> str:
+    if not IDENTIFIER.match(name):
+        raise FatalError(f"not a valid Salesforce field or object name: {name!r}")
+    return name
+
+
+def _error_code(exc: LibraryError) -> str:
+    content = getattr(exc, "content", None)
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return str(content[0].get("errorCode", ""))
+    return ""
+
+
+class SalesforceClient:
+    """The SalesforcePort: one logged-in session per warm Lambda, API calls counted as Salesforce counts them.
+
+    ``credentials`` is the secret's JSON: ``auth`` ("client_credentials" or "jwt_bearer"),
+    ``login_url`` (the My Domain or login host, https), ``client_id``, and ``client_secret`` or
+    ``username`` + ``private_key``; ``ca_file`` only for a local emulator with its own CA.
+    """
+
+    def __init__(
+        self,
+        credentials: dict[str, Any],
+        *,
+        api_version: str = "59.0",
+        page_size: int = 2000,
+        budget_share: float = 0.9,
+    ) -> None:
+        missing = [k for k in ("auth", "login_url", "client_id") if not credentials.get(k)]
+        if missing:
+            raise FatalError(f"the Salesforce secret lacks {', '.join(missing)}")
+        self.credentials = credentials
+        self.api_version = api_version
+        self.page_size = page_size
+        self.budget_share = budget_share
+        self._calls = 0
+        self.usage: tuple[int, int] | None = None  # (used, limit) from the last Sforce-Limit-Info
+        self.http = requests.Session()
+        self.http.trust_env = False
+        self.http.verify = credentials.get("ca_file") or True
+        self.http.hooks["response"].append(self._observe)
+        self._client: Salesforce | None = None
+
+    # -- accounting -----------------------------------------------------------------------------
+    @property
+    def api_calls(self) -> int:
+        return self._calls
+
+    def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        path = requests.utils.urlparse(response.url).path
+        if (
+            path.startswith("/services/")
+            and not path.startswith("/services/oauth2/")
+            and path.rstrip("/") != "/services/data"
+        ):
+            self._calls += 1
+        info = response.headers.get("Sforce-Limit-Info", "")
+        match = re.search(r"api-usage=(\d+)/(\d+)", info)
+        if match:
+            self.usage = (int(match.group(1)), int(match.group(2)))
+
+    def _check_budget(self) -> None:
+        if self.usage and self.usage[1] and self.usage[0] >= self.usage[1] * self.budget_share:
+            raise DeferredError(
+                f"Salesforce API budget reached: {self.usage[0]} of {self.usage[1]} daily calls "
+                f"used (the sync stops at {self.budget_share:.0%})"
+            )
+
+    # -- session --------------------------------------------------------------------------------
+    def _login(self) -> Salesforce:
+        creds = self.credentials
+        url = creds["login_url"].rstrip("/") + "/services/oauth2/token"
+        if creds["auth"] == "client_credentials":
+            data = {
+                "grant_type": "client_credentials",
+                "client_id": creds["client_id"],
+                "client_secret": creds.get("client_secret", ""),
+            }
+        elif creds["auth"] == "jwt_bearer":
+            claims = {
+                "iss": creds["client_id"],
+                "sub": creds.get("username", ""),
+                "aud": creds.get("audience", "https://login.salesforce.com"),
+                "exp": int(time.time()) + 180,
+            }
+            data = {
+                "grant_type": JWT_GRANT,
+                "assertion": jwt.encode(claims, creds.get("private_key", ""), algorithm="RS256"),
+            }
+        else:
+            raise FatalError(
+                f"unknown auth {creds['auth']!r} in the Salesforce secret "
+                "(use client_credentials or jwt_bearer)"
+            )
+        try:
+            response = self.http.post(url, data=data, timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            raise RetriableError(f"Salesforce login unreachable: {type(exc).__name__}") from exc
+        if response.status_code >= 500:
+            raise RetriableError(f"Salesforce login failed with HTTP {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code != 200 or "access_token" not in body:
+            raise FatalError(
+                f"Salesforce refused the sync user's credentials: {body.get('error', 'unknown')}: "
+                f"{body.get('error_description', response.status_code)}; check the secret"
+            )
+        logger.info("logged in to Salesforce", extra={"auth": creds["auth"]})
+        return Salesforce(
+            instance_url=body["instance_url"],
+            session_id=body["access_token"],
+            session=self.http,
+            version=self.api_version,
+        )
+
+    def _sf(self) -> Salesforce:
+        if self._client is None:
+            self._client = self._login()
+        return self._client
+
+    def _call(self, operation: Callable[[Salesforce], T]) -> T:
+        self._check_budget()
+        for attempt in (1, 2):
+            try:
+                return operation(self._sf())
+            except SalesforceExpiredSession as exc:
+                self._client = None
+                if attempt == 2:
+                    raise RetriableError("Salesforce session expired again right after a new login") from exc
+                logger.info("Salesforce session expired; logging in again")
+            except LibraryError as exc:
+                raise self._classify(exc) from exc
+            except requests.RequestException as exc:
+                raise RetriableError(f"Salesforce unreachable: {type(exc).__name__}") from exc
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _classify(exc: LibraryError) -> Exception:
+        code = _error_code(exc)
+        status = getattr(exc, "status", 0) or 0
+        message = f"Salesforce answered {status} {code or ''}".strip()
+        if code in DEFERRED_CODES:
+            return DeferredError(f"{message}: the org's API limit is reached; the next cycle resumes")
+        if code in RETRIABLE_CODES or status >= 500:
+            return RetriableError(message)
+        detail = getattr(exc, "content", None)
+        return FatalError(f"{message}: {detail!r}" if detail is not None else f"{message}: {exc}")
+
+    # -- reads ----------------------------------------------------------------------------------
+    def query_window(
+        self,
+        sobject: str,
+        fields: Sequence[str],
+        window: Window,
+        after: Position | None,
+        limit: int,
+        *,
+        include_deleted: bool,
+    ) -> list[dict[str, Any]]:
+        soql = self.window_soql(sobject, fields, window, after, limit)
+        headers = {"Sforce-Query-Options": f"batchSize={self.page_size}"}
+        page = self._call(lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers))
+        rows = list(page["records"])
+        while not page["done"]:
+            next_url: str = page["nextRecordsUrl"]
+
+            def more(sf: Salesforce, url: str = next_url) -> Any:
+                return sf.query_more(url, identifier_is_url=True, headers=headers)
+
+            page = self._call(more)
+            rows.extend(page["records"])
+        for row in rows:
+            row.pop("attributes", None)
+        return rows
+
+    @staticmethod
+    def window_soql(
+        sobject: str, fields: Sequence[str], window: Window, after: Position | None, limit: int
+    ) -> str:
+        """The keyset query of a window: (SystemModstamp, Id) order, resuming after ``after``."""
+        names = ", ".join(_identifier(f) for f in fields)
+        where = [f"SystemModstamp <= {soql_literal(window.upper)}"]
+        if window.lower is not None:
+            where.append(f"SystemModstamp >= {soql_literal(window.lower)}")
+        if after is not None:
+            stamp = soql_literal(after.stamp)
+            where.append(
+                format_soql(
+                    "(SystemModstamp > {stamp:literal} OR (SystemModstamp = {stamp:literal} "
+                    "AND Id > {record_id}))",
+                    stamp=stamp,
+                    record_id=after.record_id,
+                )
+            )
+        # Names are validated identifiers; values go through format_soql or the stamp formatter.
+        select = f"SELECT {names} FROM {_identifier(sobject)}"  # noqa: S608
+        return f"{select} WHERE {' AND '.join(where)} ORDER BY SystemModstamp, Id LIMIT {int(limit)}"

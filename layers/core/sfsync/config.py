@@ -1,0 +1,64 @@
+"""Typed configuration, read once from the environment at cold start.
+
+Secrets never come from here: the environment holds only the Secrets Manager ARN.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .errors import FatalError
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise FatalError(f"environment variable {name} must be an integer, got {raw!r}") from None
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise FatalError(f"environment variable {name} is not set")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a function needs to know about its deployment."""
+
+    state_table: str
+    people_table: str = ""
+    salesforce_secret_arn: str = ""
+    state_machine_arn: str = ""
+    sync_objects: tuple[str, ...] = ("Lead",)
+    slice_records: int = 10_000
+    page_size: int = 2_000
+    lookback_seconds: int = 600
+    cycle_wait_seconds: int = 300
+    lease_seconds: int = 3_600
+    api_version: str = "59.0"
+    cycle_history_days: int = 30
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        objects = tuple(o.strip() for o in os.environ.get("SYNC_OBJECTS", "Lead").split(",") if o.strip())
+        return cls(
+            state_table=_required("STATE_TABLE"),
+            people_table=os.environ.get("PEOPLE_TABLE", ""),
+            salesforce_secret_arn=os.environ.get("SALESFORCE_SECRET_ARN", ""),
+            state_machine_arn=os.environ.get("STATE_MACHINE_ARN", ""),
+            sync_objects=objects,
+            slice_records=max(_int("SLICE_RECORDS", 10_000), 200),
+            page_size=min(max(_int("PAGE_SIZE", 2_000), 200), 2_000),
+            lookback_seconds=_int("LOOKBACK_SECONDS", 600),
+            cycle_wait_seconds=_int("CYCLE_WAIT_SECONDS", 300),
+            lease_seconds=_int("LEASE_SECONDS", 3_600),
+            api_version=os.environ.get("SALESFORCE_API_VERSION", "59.0"),
+        )

@@ -1,0 +1,67 @@
+"""Cursor math for pulling changes: windows over SystemModstamp, positions of (SystemModstamp, Id).
+
+A pull reads records with ``lower <= SystemModstamp <= upper`` in (SystemModstamp, Id)
+order and remembers the last (SystemModstamp, Id) it stored, so a slice can stop
+anywhere and the next one resumes right after it; same-second ties are ordered by Id.
+``upper`` is the moment the window was opened, never later, so a record committed
+while the window is read is left for the next window; ``lower`` is the previous
+window's ``upper`` less a lookback, so a transaction that commits late with an older
+SystemModstamp is still found. Reading a record twice is harmless: writes are idempotent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+SF_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
+
+
+def to_stamp(moment: datetime) -> str:
+    """Salesforce's datetime format, ``2026-11-25T14:21:08.000+0000``, in UTC with milliseconds."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+
+def from_stamp(stamp: str) -> datetime:
+    return datetime.strptime(stamp, SF_FORMAT).astimezone(UTC)
+
+
+def soql_literal(stamp: str) -> str:
+    """A SystemModstamp as a SOQL datetime literal (unquoted), e.g. ``2026-11-25T14:21:08.000Z``."""
+    return from_stamp(stamp).strftime("%Y-%m-%dT%H:%M:%S.") + stamp[20:23] + "Z"
+
+
+@dataclass(frozen=True)
+class Position:
+    """The last record stored: its SystemModstamp and Id."""
+
+    stamp: str
+    record_id: str
+
+    def is_before(self, stamp: str, record_id: str) -> bool:
+        return (self.stamp, self.record_id) < (stamp, record_id)
+
+
+@dataclass(frozen=True)
+class Window:
+    """SystemModstamp range a pull covers: ``lower`` (inclusive, None for the first copy) to ``upper``."""
+
+    lower: str | None
+    upper: str
+
+    @classmethod
+    def open(cls, watermark: str | None, now: datetime, lookback: timedelta) -> Window:
+        """The window for a pull starting ``now``: from the watermark less the lookback, up to now."""
+        upper = to_stamp(now)
+        if watermark is None:
+            return cls(lower=None, upper=upper)
+        lower = to_stamp(from_stamp(watermark) - lookback)
+        return cls(lower=min(lower, upper), upper=upper)
+
+    @property
+    def is_first_copy(self) -> bool:
+        return self.lower is None
+
+    def contains(self, stamp: str) -> bool:
+        return (self.lower is None or stamp >= self.lower) and stamp <= self.upper

@@ -1,0 +1,89 @@
+"""Salesforce leads and contacts as marketing people: identity and the default field mapping.
+
+The mapping follows Marketo's default Salesforce field mapping (reference
+marketo-sfdc-sync.md §2.6): Salesforce field -> person field. A person pulled from
+Salesforce gets an id derived from the Salesforce id, so replaying a pull can never
+create a second person for the same record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+PERSON_NAMESPACE = uuid.UUID("6f1f7e3a-9a0e-4c5e-8d1b-5f1c2b7a9e10")
+
+LEAD_FIELDS: dict[str, str] = {
+    "AnnualRevenue": "annual_revenue",
+    "City": "city",
+    "Company": "company",
+    "ConvertedDate": "sfdc_converted_date",
+    "Country": "country",
+    "CreatedDate": "sfdc_created_date",
+    "Description": "notes",
+    "Email": "email",
+    "Fax": "fax",
+    "FirstName": "first_name",
+    "HasOptedOutOfEmail": "unsubscribed",
+    "Industry": "industry",
+    "IsConverted": "sfdc_is_converted",
+    "IsDeleted": "sfdc_is_deleted",
+    "LastName": "last_name",
+    "LeadSource": "source",
+    "MobilePhone": "mobile_phone",
+    "NumberOfEmployees": "num_employees",
+    "Phone": "phone",
+    "PostalCode": "postal_code",
+    "Rating": "rating",
+    "Salutation": "salutation",
+    "State": "state",
+    "Status": "status",
+    "Street": "address",
+    "Title": "job_title",
+    "Website": "website",
+    "OwnerId": "sfdc_owner_id",
+}
+# Read by the pull but not person fields of their own.
+LEAD_SYSTEM_FIELDS = ("Id", "SystemModstamp")
+
+
+def person_id_for(sf_id: str) -> str:
+    """The marketing id of a person first seen in Salesforce as ``sf_id`` (stable across replays)."""
+    return str(uuid.uuid5(PERSON_NAMESPACE, f"sfdc:{sf_id}"))
+
+
+@dataclass
+class PersonChange:
+    """The person fields one Salesforce record maps to, plus its identity and change marker."""
+
+    person_id: str
+    sf_id: str
+    sf_type: str
+    fields: dict[str, Any]
+    system_modstamp: str
+    digest: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.digest = fields_digest(self.fields)
+
+
+def fields_digest(fields: dict[str, Any]) -> str:
+    """A stable fingerprint of mapped values: equal digests mean nothing to write."""
+    payload = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def lead_to_person(record: dict[str, Any]) -> PersonChange:
+    """Map one Lead row (as queried, with ``LEAD_FIELDS`` and ``LEAD_SYSTEM_FIELDS``) to a person change."""
+    values = {target: record.get(source) for source, target in LEAD_FIELDS.items() if source in record}
+    values["sfdc_is_deleted"] = bool(record.get("IsDeleted", False))
+    return PersonChange(
+        person_id=person_id_for(record["Id"]),
+        sf_id=record["Id"],
+        sf_type="Lead",
+        fields=values,
+        system_modstamp=record["SystemModstamp"],
+    )

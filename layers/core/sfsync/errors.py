@@ -1,0 +1,30 @@
+"""The errors the sync raises, named for what to do next.
+
+Their class names are the names the state machine retries and catches
+(``statemachine/sync_cycle.asl.json``), so each is raised as itself, never as a
+subclass: Step Functions matches the exact ``errorType``.
+"""
+
+from __future__ import annotations
+
+
+class SyncError(Exception):
+    """Base of the sync's own errors; never raised itself."""
+
+
+class RetriableError(SyncError):
+    """A transient failure (5xx, lock contention, lost connection): retry the same call with backoff."""
+
+
+class DeferredError(SyncError):
+    """Out of quota (Salesforce daily API budget or REQUEST_LIMIT_EXCEEDED): stop this object cleanly
+    for this cycle; its checkpoint stays, and the next cycle resumes from it."""
+
+
+class FatalError(SyncError):
+    """Configuration or permission problem (bad credentials, missing field, missing table):
+    retrying cannot help; an operator must act. The message says what to fix."""
+
+
+class InvalidEventError(SyncError):
+    """A Lambda was invoked with an event it cannot read; the message names the problem."""

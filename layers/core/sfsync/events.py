@@ -1,0 +1,90 @@
+"""The events each function accepts, parsed into typed requests with clear errors for bad input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidEventError
+
+
+def _object(event: Any, function: str) -> dict[str, Any]:
+    if not isinstance(event, dict):
+        raise InvalidEventError(f"{function} expects a JSON object event, got {type(event).__name__}")
+    return event
+
+
+def _text(event: dict[str, Any], key: str, function: str, *, required: bool = True) -> str | None:
+    value = event.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidEventError(f"{function} event needs a non-empty string '{key}'")
+    return value
+
+
+@dataclass(frozen=True)
+class DispatchRequest:
+    """From the schedule (``{"source": "schedule"}``), a manual EventBridge event, or a cycle's hand-over."""
+
+    source: str
+    handoff_from: str | None = None
+
+    @classmethod
+    def parse(cls, event: Any) -> DispatchRequest:
+        event = _object(event, "dispatcher")
+        if "detail-type" in event:  # an EventBridge event delivered by the rule
+            return cls(source=str(event.get("source") or "eventbridge"))
+        source = _text(event, "source", "dispatcher", required=False) or "manual"
+        handoff = _text(event, "handoff_from", "dispatcher", required=False)
+        if source == "cycle" and not handoff:
+            raise InvalidEventError("dispatcher event from a cycle needs 'handoff_from' (the execution id)")
+        return cls(source=source, handoff_from=handoff)
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    execution_id: str
+    started_at: str
+
+    @classmethod
+    def parse(cls, event: Any) -> PlanRequest:
+        event = _object(event, "plan")
+        return cls(
+            execution_id=_text(event, "execution_id", "plan") or "",
+            started_at=_text(event, "started_at", "plan") or "",
+        )
+
+
+@dataclass(frozen=True)
+class SliceRequest:
+    sobject: str
+    cycle_id: str
+    execution_id: str
+
+    @classmethod
+    def parse(cls, event: Any) -> SliceRequest:
+        event = _object(event, "sync_object")
+        return cls(
+            sobject=_text(event, "object", "sync_object") or "",
+            cycle_id=_text(event, "cycle_id", "sync_object") or "",
+            execution_id=_text(event, "execution_id", "sync_object") or "",
+        )
+
+
+@dataclass(frozen=True)
+class FinishRequest:
+    execution_id: str
+    plan: dict[str, Any]
+    results: list[dict[str, Any]]
+
+    @classmethod
+    def parse(cls, event: Any) -> FinishRequest:
+        event = _object(event, "finish")
+        plan = event.get("plan")
+        results = event.get("results", [])
+        if not isinstance(plan, dict):
+            raise InvalidEventError("finish event needs the cycle's 'plan' object")
+        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+            raise InvalidEventError("finish event's 'results' must be a list of objects")
+        return cls(execution_id=_text(event, "execution_id", "finish") or "", plan=plan, results=results)

@@ -1,0 +1,177 @@
+"""The ports services depend on; adapters implement them, tests use in-memory fakes.
+
+Nothing here imports boto3, pynamodb, simple-salesforce or requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .domain.cursor import Position, Window
+from .domain.people import PersonChange
+
+
+@dataclass
+class Lease:
+    """Who runs the cycle chain, and until when the claim holds without renewal."""
+
+    holder: str
+    until: str  # Salesforce-format stamp (UTC)
+
+
+@dataclass
+class Cursor:
+    """Where an object's pull stands: its window, the last record stored, and which cycle owns it."""
+
+    sobject: str
+    cycle_id: str
+    window: Window
+    position: Position | None = None
+    slices: int = 0
+
+
+@dataclass
+class ObjectStats:
+    """What one object's sync did in one cycle (summed over its slices)."""
+
+    sobject: str
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    failed: int = 0
+    api_calls: int = 0
+    slices: int = 0
+    duration_ms: int = 0
+
+    def add(self, other: ObjectStats) -> None:
+        for name in (
+            "created",
+            "updated",
+            "skipped",
+            "deleted",
+            "failed",
+            "api_calls",
+            "slices",
+            "duration_ms",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, int | str]:
+        return {
+            k: getattr(self, k)
+            for k in (
+                "sobject",
+                "created",
+                "updated",
+                "skipped",
+                "deleted",
+                "failed",
+                "api_calls",
+                "slices",
+                "duration_ms",
+            )
+        }
+
+
+@dataclass
+class CycleRun:
+    """One cycle's record: when it ran, what each object did, and what failed."""
+
+    cycle_id: str
+    execution_id: str
+    started_at: str
+    objects: list[str]
+    status: str = "RUNNING"  # RUNNING, SUCCEEDED, PARTIAL (some object failed or deferred), PAUSED
+    finished_at: str | None = None
+    results: list[dict[str, Any]] = field(default_factory=list)
+    stats: list[dict[str, Any]] = field(default_factory=list)
+
+
+class SalesforcePort(Protocol):
+    """Reads from the org. Raises RetriableError, DeferredError or FatalError, never library errors."""
+
+    @property
+    def api_calls(self) -> int:
+        """API calls this client has made so far (each HTTP request to the API counts)."""
+        ...
+
+    def query_window(
+        self,
+        sobject: str,
+        fields: Sequence[str],
+        window: Window,
+        after: Position | None,
+        limit: int,
+        *,
+        include_deleted: bool,
+    ) -> list[dict[str, Any]]:
+        """Records with SystemModstamp in ``window`` and (SystemModstamp, Id) after ``after``, in that
+        order, at most ``limit``; ``include_deleted`` reads the recycle bin too (queryAll)."""
+        ...
+
+
+class StatePort(Protocol):
+    """Leases, pause flag, watermarks, cursors and cycle records. Conditional writes are atomic."""
+
+    def lease(self) -> Lease | None: ...
+
+    def take_lease(self, holder: str, now: str, until: str) -> bool:
+        """Claim the chain if nobody holds it or the holder's claim expired before ``now``."""
+        ...
+
+    def hand_over_lease(self, from_holder: str, to_holder: str, until: str) -> bool:
+        """Pass the claim from the running cycle to the next; False if ``from_holder`` lost it."""
+        ...
+
+    def renew_lease(self, holder: str, until: str) -> bool: ...
+
+    def release_lease(self, holder: str) -> None: ...
+
+    def is_paused(self) -> bool: ...
+
+    def set_paused(self, paused: bool) -> None: ...
+
+    def watermark(self, sobject: str) -> str | None: ...
+
+    def cursor(self, sobject: str) -> Cursor | None: ...
+
+    def save_cursor(self, cursor: Cursor) -> None: ...
+
+    def complete_window(self, sobject: str, watermark: str) -> None:
+        """Move the watermark and drop the cursor, in one transaction (after the data is stored)."""
+        ...
+
+    def start_cycle(self, run: CycleRun) -> None: ...
+
+    def add_object_stats(self, cycle_id: str, stats: ObjectStats) -> None: ...
+
+    def object_stats(self, cycle_id: str) -> list[ObjectStats]: ...
+
+    def finish_cycle(self, run: CycleRun) -> None: ...
+
+    def cycle(self, cycle_id: str) -> CycleRun | None: ...
+
+    def recent_cycles(self, limit: int) -> list[CycleRun]: ...
+
+
+class PeoplePort(Protocol):
+    """The marketing database's people."""
+
+    def digests(self, person_ids: Sequence[str]) -> dict[str, str]:
+        """The stored mapped-field digest of each existing person (missing ids are absent)."""
+        ...
+
+    def save(self, changes: Sequence[PersonChange]) -> None:
+        """Write the people (batched, unprocessed items retried); idempotent."""
+        ...
+
+
+class ExecutionsPort(Protocol):
+    """Starts cycle executions."""
+
+    def start(self, name: str, payload: dict[str, Any]) -> str:
+        """Start an execution called ``name``; returns its ARN. Raises RetriableError on throttling."""
+        ...

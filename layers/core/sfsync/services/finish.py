@@ -1,0 +1,59 @@
+"""The last step of a cycle: record what happened and decide whether the chain goes on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..domain.cursor import to_stamp
+from ..observability import logger, metrics
+from ..ports import CycleRun, StatePort
+
+
+class Finisher:
+    """Writes the cycle record (per object: counts, API calls, failures) and extends or releases the lease."""
+
+    def __init__(
+        self, state: StatePort, wait_seconds: int, lease_seconds: int, clock: Callable[[], datetime]
+    ) -> None:
+        self.state = state
+        self.wait_seconds = wait_seconds
+        self.lease_seconds = lease_seconds
+        self.clock = clock
+
+    def finish(
+        self, execution_id: str, plan: dict[str, Any], results: Sequence[dict[str, Any]] | None
+    ) -> dict[str, Any]:
+        now = self.clock()
+        cycle_id = str(plan.get("cycle_id") or execution_id.rsplit(":", 1)[-1])
+        run = self.state.cycle(cycle_id) or CycleRun(cycle_id, execution_id, to_stamp(now), [])
+        outcomes = [dict(r) for r in results or []]
+        stats = self.state.object_stats(cycle_id)
+        failed = [r for r in outcomes if r.get("status") != "drained"]
+        paused = bool(plan.get("paused"))
+        run.results = outcomes
+        run.stats = [s.as_dict() for s in stats]
+        run.finished_at = to_stamp(now)
+        run.status = "PAUSED" if paused else ("PARTIAL" if failed else "SUCCEEDED")
+        self.state.finish_cycle(run)
+        for s in stats:
+            metrics.add_metric(name="RecordsChanged", unit="Count", value=s.created + s.updated + s.deleted)
+            metrics.add_metric(name="SalesforceApiCalls", unit="Count", value=s.api_calls)
+        metrics.add_metric(name="ObjectsFailed", unit="Count", value=len(failed))
+        logger.info(
+            "cycle finished",
+            extra={"cycle_id": cycle_id, "status": run.status, "failed": [r.get("object") for r in failed]},
+        )
+        if paused:
+            self.state.release_lease(execution_id)
+            return {"cycle_id": cycle_id, "status": run.status, "next_cycle": False, "wait_seconds": 0}
+        renewed = self.state.renew_lease(
+            execution_id, to_stamp(now + timedelta(seconds=self.wait_seconds + self.lease_seconds))
+        )
+        return {
+            "cycle_id": cycle_id,
+            "status": run.status,
+            "next_cycle": renewed,
+            "wait_seconds": self.wait_seconds,
+        }

@@ -1,0 +1,160 @@
+"""In-memory fakes of the ports, with the same contracts as the adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from sfsync.domain.cursor import Position, Window
+from sfsync.domain.people import PersonChange
+from sfsync.errors import RetriableError
+from sfsync.ports import Cursor, CycleRun, Lease, ObjectStats
+
+
+class FakeSalesforce:
+    """Records keyed by Id; query_window behaves like the keyset SOQL the real client sends."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+        self.calls = 0
+        self.page_size = 2000
+        self.fail_next: list[Exception] = []
+
+    @property
+    def api_calls(self) -> int:
+        return self.calls
+
+    def put(self, record: dict[str, Any]) -> None:
+        self.records[record["Id"]] = dict(record)
+
+    def query_window(
+        self,
+        sobject: str,
+        fields: Sequence[str],
+        window: Window,
+        after: Position | None,
+        limit: int,
+        *,
+        include_deleted: bool,
+    ) -> list[dict[str, Any]]:
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        rows = [
+            r
+            for r in self.records.values()
+            if window.contains(r["SystemModstamp"])
+            and (include_deleted or not r.get("IsDeleted"))
+            and (after is None or after.is_before(r["SystemModstamp"], r["Id"]))
+        ]
+        rows.sort(key=lambda r: (r["SystemModstamp"], r["Id"]))
+        rows = rows[:limit]
+        self.calls += max(1, -(-len(rows) // self.page_size))
+        return [{f: r.get(f) for f in fields} for r in rows]
+
+
+class FakeState:
+    def __init__(self) -> None:
+        self.lease_: Lease | None = None
+        self.paused = False
+        self.watermarks: dict[str, str] = {}
+        self.cursors: dict[str, Cursor] = {}
+        self.cycles: dict[str, CycleRun] = {}
+        self.stats: dict[str, dict[str, ObjectStats]] = {}
+        self.cursor_saves = 0
+
+    def lease(self) -> Lease | None:
+        return self.lease_
+
+    def take_lease(self, holder: str, now: str, until: str) -> bool:
+        if self.lease_ is not None and self.lease_.until >= now:
+            return False
+        self.lease_ = Lease(holder, until)
+        return True
+
+    def hand_over_lease(self, from_holder: str, to_holder: str, until: str) -> bool:
+        if self.lease_ is None or self.lease_.holder != from_holder:
+            return False
+        self.lease_ = Lease(to_holder, until)
+        return True
+
+    def renew_lease(self, holder: str, until: str) -> bool:
+        if self.lease_ is None or self.lease_.holder != holder:
+            return False
+        self.lease_ = Lease(holder, until)
+        return True
+
+    def release_lease(self, holder: str) -> None:
+        if self.lease_ is not None and self.lease_.holder == holder:
+            self.lease_ = None
+
+    def is_paused(self) -> bool:
+        return self.paused
+
+    def set_paused(self, paused: bool) -> None:
+        self.paused = paused
+
+    def watermark(self, sobject: str) -> str | None:
+        return self.watermarks.get(sobject)
+
+    def cursor(self, sobject: str) -> Cursor | None:
+        cursor = self.cursors.get(sobject)
+        return replace(cursor) if cursor else None
+
+    def save_cursor(self, cursor: Cursor) -> None:
+        self.cursor_saves += 1
+        self.cursors[cursor.sobject] = replace(cursor)
+
+    def complete_window(self, sobject: str, watermark: str) -> None:
+        self.watermarks[sobject] = watermark
+        self.cursors.pop(sobject, None)
+
+    def start_cycle(self, run: CycleRun) -> None:
+        self.cycles[run.cycle_id] = run
+
+    def add_object_stats(self, cycle_id: str, stats: ObjectStats) -> None:
+        mine = self.stats.setdefault(cycle_id, {}).setdefault(stats.sobject, ObjectStats(stats.sobject))
+        mine.add(stats)
+
+    def object_stats(self, cycle_id: str) -> list[ObjectStats]:
+        return list(self.stats.get(cycle_id, {}).values())
+
+    def finish_cycle(self, run: CycleRun) -> None:
+        self.cycles[run.cycle_id] = run
+
+    def cycle(self, cycle_id: str) -> CycleRun | None:
+        return self.cycles.get(cycle_id)
+
+    def recent_cycles(self, limit: int) -> list[CycleRun]:
+        return sorted(self.cycles.values(), key=lambda r: r.started_at, reverse=True)[:limit]
+
+
+class FakePeople:
+    def __init__(self) -> None:
+        self.people: dict[str, PersonChange] = {}
+        self.writes = 0
+        self.crash_after_writes: int | None = None
+
+    def digests(self, person_ids: Sequence[str]) -> dict[str, str]:
+        return {pid: self.people[pid].digest for pid in person_ids if pid in self.people}
+
+    def save(self, changes: Sequence[PersonChange]) -> None:
+        for change in changes:
+            if self.crash_after_writes is not None and self.writes >= self.crash_after_writes:
+                self.crash_after_writes = None
+                raise RetriableError("simulated crash in the middle of a batch")
+            self.people[change.person_id] = change
+            self.writes += 1
+
+
+class FakeExecutions:
+    def __init__(self) -> None:
+        self.started: list[tuple[str, dict[str, Any]]] = []
+        self.fail_next: Exception | None = None
+
+    def start(self, name: str, payload: dict[str, Any]) -> str:
+        if self.fail_next is not None:
+            exc, self.fail_next = self.fail_next, None
+            raise exc
+        self.started.append((name, payload))
+        return f"arn:aws:states:us-east-1:123456789012:execution:sm:{name}"

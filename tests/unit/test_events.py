@@ -1,0 +1,49 @@
+"""Bad events get a clear InvalidEventError naming the problem."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sfsync.errors import InvalidEventError
+from sfsync.events import DispatchRequest, FinishRequest, PlanRequest, SliceRequest
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+@pytest.mark.parametrize(
+    ("parser", "event", "message"),
+    [
+        (SliceRequest.parse, [], "JSON object"),
+        (SliceRequest.parse, {"object": "Lead", "cycle_id": "c"}, "execution_id"),
+        (SliceRequest.parse, {"object": 5, "cycle_id": "c", "execution_id": "e"}, "'object'"),
+        (PlanRequest.parse, {"execution_id": "e"}, "started_at"),
+        (FinishRequest.parse, {"execution_id": "e", "plan": "x"}, "plan"),
+        (FinishRequest.parse, {"execution_id": "e", "plan": {}, "results": [1]}, "results"),
+        (DispatchRequest.parse, {"source": "cycle"}, "handoff_from"),
+    ],
+)
+def test_bad_events_name_the_problem(parser, event, message) -> None:
+    with pytest.raises(InvalidEventError, match=message):
+        parser(event)
+
+
+def test_eventbridge_rule_event_is_read_as_its_source() -> None:
+    request = DispatchRequest.parse(
+        {"source": "sfsync.manual", "detail-type": "Sync Requested", "detail": {}}
+    )
+    assert request.source == "sfsync.manual" and request.handoff_from is None
+
+
+@pytest.mark.parametrize("path", sorted(EVENTS.glob("*.json")), ids=lambda p: p.name)
+def test_sample_events_parse(path: Path) -> None:
+    parsers = {
+        "dispatcher": DispatchRequest.parse,
+        "plan": PlanRequest.parse,
+        "sync_object": SliceRequest.parse,
+        "finish": FinishRequest.parse,
+    }
+    prefix = next(p for p in parsers if path.name.startswith(p))
+    assert parsers[prefix](json.loads(path.read_text())) is not None
