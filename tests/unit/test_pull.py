@@ -147,6 +147,16 @@ def test_deleted_leads_are_marked_not_removed(sf, state, people, clock) -> None:
     assert people.people[person_id_for(row["Id"])].fields["sfdc_is_deleted"] is True
 
 
+def test_a_lead_created_and_deleted_between_cycles_is_not_imported(sf, state, people, clock) -> None:
+    svc = service(sf, state, people, clock, lookback=0)
+    drain(svc)
+    clock.advance(60)
+    sf.put(lead_row("2026-11-20T12:00:30.000+0000", IsDeleted=True))
+    result = svc.pull_slice("Lead", "c2")
+    assert (result.stats.created, result.stats.deleted, result.stats.skipped) == (0, 0, 1)
+    assert people.people == {}
+
+
 def test_first_copy_does_not_import_the_recycle_bin(sf, state, people, clock) -> None:
     sf.put(lead_row(stamp(1), IsDeleted=True))
     sf.put(lead_row(stamp(2)))

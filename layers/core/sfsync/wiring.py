@@ -1,4 +1,10 @@
-"""Composition root: builds services from the environment once per warm Lambda."""
+"""Composition root: builds services from the environment, reusing clients across warm invocations.
+
+Settings are read from the environment on every call (cheap); the expensive parts (the
+Salesforce session, the repositories) are cached by the settings they depend on, so
+functions that share one interpreter (the local stack runs them in-process) never see
+each other's configuration.
+"""
 
 from __future__ import annotations
 
@@ -24,14 +30,18 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@cache
 def settings() -> Settings:
     return Settings.from_env()
 
 
-@cache
 def state() -> StateRepository:
-    return StateRepository(settings().state_table, settings().cycle_history_days)
+    cfg = settings()
+    return _state(cfg.state_table, cfg.cycle_history_days)
+
+
+@cache
+def _state(table: str, history_days: int) -> StateRepository:
+    return StateRepository(table, history_days)
 
 
 def dispatcher() -> Dispatcher:
@@ -56,15 +66,24 @@ def finisher() -> Finisher:
     return Finisher(state(), cfg.cycle_wait_seconds, cfg.lease_seconds, utc_now)
 
 
-@cache
 def salesforce() -> SalesforceClient:
     cfg = settings()
     if not cfg.salesforce_secret_arn:
         raise FatalError("SALESFORCE_SECRET_ARN is not set")
-    creds = parameters.get_secret(cfg.salesforce_secret_arn, transform="json", max_age=SECRET_MAX_AGE)
+    return _salesforce(cfg.salesforce_secret_arn, cfg.api_version, cfg.page_size)
+
+
+@cache
+def _salesforce(secret_arn: str, api_version: str, page_size: int) -> SalesforceClient:
+    try:
+        creds = parameters.get_secret(secret_arn, transform="json", max_age=SECRET_MAX_AGE)
+    except parameters.exceptions.GetParameterError as exc:
+        raise FatalError(f"cannot read the Salesforce secret {secret_arn}: {exc}") from exc
+    except parameters.exceptions.TransformParameterError as exc:
+        raise FatalError("the Salesforce secret is not valid JSON") from exc
     if not isinstance(creds, dict):
         raise FatalError("the Salesforce secret must be a JSON object")
-    return SalesforceClient(creds, api_version=cfg.api_version, page_size=cfg.page_size)
+    return SalesforceClient(creds, api_version=api_version, page_size=page_size)
 
 
 def puller() -> PullService:
@@ -79,3 +98,8 @@ def puller() -> PullService:
         lookback_seconds=cfg.lookback_seconds,
         clock=utc_now,
     )
+
+
+@cache
+def _people(table: str) -> PeopleRepository:
+    return PeopleRepository(table)

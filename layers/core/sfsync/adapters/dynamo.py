@@ -14,6 +14,7 @@ People table: a person by id (GetItem/BatchGetItem), by Salesforce id (GSI by-sf
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
@@ -369,6 +370,33 @@ class PersonItem(Model):
     by_email = ByEmail()
 
 
+@dataclass(frozen=True)
+class StoredPerson:
+    """A person as stored, with plain values (no pynamodb types leave this module)."""
+
+    person_id: str
+    sf_id: str | None
+    sf_type: str | None
+    email: str | None
+    fields: dict[str, Any]
+    digest: str
+    sf_modstamp: str | None
+    synced_at: str
+
+
+def _person(item: PersonItem) -> StoredPerson:
+    return StoredPerson(
+        person_id=item.person_id,
+        sf_id=item.sf_id,
+        sf_type=item.sf_type,
+        email=item.email,
+        fields=item.fields.as_dict() if item.fields is not None else {},
+        digest=item.digest,
+        sf_modstamp=item.sf_modstamp,
+        synced_at=item.synced_at,
+    )
+
+
 class PeopleRepository:
     """The PeoplePort on DynamoDB: batch reads of digests, batch writes of 25 with unprocessed retries."""
 
@@ -411,20 +439,21 @@ class PeopleRepository:
                 )
 
     @_classified
-    def get(self, person_id: str) -> PersonItem | None:
+    def get(self, person_id: str) -> StoredPerson | None:
         try:
-            return PersonItem.get(person_id)
+            return _person(PersonItem.get(person_id, consistent_read=True))
         except PersonItem.DoesNotExist:
             return None
 
     @_classified
-    def by_salesforce_id(self, sf_id: str) -> list[PersonItem]:
-        return list(PersonItem.by_sf_id.query(sf_id))
+    def by_salesforce_id(self, sf_id: str) -> list[StoredPerson]:
+        return [_person(item) for item in PersonItem.by_sf_id.query(sf_id)]
 
     @_classified
     def ids_by_email(self, email: str) -> list[str]:
         return [item.person_id for item in PersonItem.by_email.query(email.lower())]
 
-    def iterate(self, page_size: int = 500) -> Iterator[PersonItem]:
+    def iterate(self, page_size: int = 500) -> Iterator[StoredPerson]:
         """Every person (a Scan): for reconciliation, tests and the demo only, never in a cycle."""
-        yield from PersonItem.scan(page_size=page_size)
+        for item in PersonItem.scan(page_size=page_size):
+            yield _person(item)

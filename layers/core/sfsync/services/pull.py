@@ -95,18 +95,21 @@ class PullService:
         )
         changes = [mapping.to_change(row) for row in rows]
         stored = self.people.digests([c.person_id for c in changes])
-        fresh = [c for c in changes if stored.get(c.person_id) != c.digest]
-        self.people.save(fresh)  # data first ...
         stats = ObjectStats(sobject=sobject, slices=1)
+        fresh = []
         for change in changes:
+            deleted = bool(change.fields.get("sfdc_is_deleted"))
+            if stored.get(change.person_id) == change.digest or (deleted and change.person_id not in stored):
+                stats.skipped += 1  # unchanged, or created and deleted before we ever saw it
+                continue
+            fresh.append(change)
             if change.person_id not in stored:
                 stats.created += 1
-            elif stored[change.person_id] == change.digest:
-                stats.skipped += 1
-            elif change.fields.get("sfdc_is_deleted"):
+            elif deleted:
                 stats.deleted += 1
             else:
                 stats.updated += 1
+        self.people.save(fresh)  # data first ...
         more = len(rows) >= self.slice_records
         if more:  # ... then the checkpoint
             last = rows[-1]

@@ -1,0 +1,87 @@
+"""The local stack for integration tests: DynamoDB Local, moto's executing Step Functions, the emulator.
+
+One DynamoDB Local JVM per test session (it takes seconds to start); one seeded emulator per
+module; one LocalStack (moto + patched Lambda invoke) per test, since moto is process-wide.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sf_emulator.app import Emulator
+from sf_emulator.seed import seed
+from sf_emulator.server import EmulatorServer
+from sfsync.adapters.dynamo import PeopleRepository, StateRepository
+from sfsync_local.dynamodb_local import DynamoDBLocal
+from sfsync_local.stack import LocalStack
+
+
+@pytest.fixture(scope="module")
+def org() -> Iterator[EmulatorServer]:
+    emulator = Emulator()
+    seed(emulator, size=3000, random_seed=11)
+    with EmulatorServer(emulator) as server:
+        yield server
+
+
+def salesforce_secret(server: EmulatorServer) -> dict[str, Any]:
+    return {
+        "auth": "client_credentials",
+        "login_url": server.url,
+        "client_id": server.credentials.client_id,
+        "client_secret": server.credentials.client_secret,
+        "ca_file": server.ca_file,
+    }
+
+
+class CycleGate:
+    """Holds each cycle at its Wait state until the test lets it go on."""
+
+    def __init__(self) -> None:
+        self._arrived = threading.Semaphore(0)
+        self._go = threading.Semaphore(0)
+
+    def __call__(self, seconds: float, execution: str | None) -> None:
+        self._arrived.release()
+        self._go.acquire(timeout=120)
+
+    def reached(self, timeout: float = 60) -> None:
+        assert self._arrived.acquire(timeout=timeout), "no cycle reached its Wait state in time"
+
+    def release(self) -> None:
+        self._go.release()
+
+
+@pytest.fixture
+def gate() -> CycleGate:
+    return CycleGate()
+
+
+@pytest.fixture
+def stack(dynamodb_local: DynamoDBLocal, org: EmulatorServer, gate: CycleGate) -> Iterator[LocalStack]:
+    with LocalStack(
+        dynamodb=dynamodb_local,
+        secrets={"SalesforceSecret": salesforce_secret(org)},
+        parameters={"SliceRecords": 300},
+        wait_gate=gate,
+    ) as local:
+        yield local
+        # end the chain: pause, then let any waiting cycle reach its hand-over and stop there
+        StateRepository(local.table_name("StateTable")).set_paused(True)
+        for _ in range(3):
+            gate.release()
+        local.wait_idle(timeout=60)
+
+
+@pytest.fixture
+def state(stack: LocalStack) -> StateRepository:
+    return StateRepository(stack.table_name("StateTable"))
+
+
+@pytest.fixture
+def people(stack: LocalStack) -> PeopleRepository:
+    return PeopleRepository(stack.table_name("PeopleTable"))

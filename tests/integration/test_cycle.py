@@ -1,0 +1,182 @@
+"""Leads end to end through the real shape: rule -> dispatcher -> Step Functions cycle -> Lambdas -> DynamoDB.
+
+Runs the real ASL in moto's interpreter, the real handlers in-process, DynamoDB Local and the
+emulated org; each cycle is held at its Wait state (the gate) so the test can look and act
+between cycles, exactly where the deployed chain would sleep five minutes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sf_emulator.server import EmulatorServer
+from sf_emulator.store import OrgView
+from sfsync.adapters.dynamo import PeopleRepository, StateRepository
+from sfsync.domain.people import person_id_for
+from sfsync.errors import FatalError, RetriableError
+from sfsync_local.stack import LocalStack
+from tests.integration.conftest import CycleGate
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def visible_leads(org: EmulatorServer) -> dict[str, dict[str, Any]]:
+    emu = org.emulator
+    view = OrgView(emu.org, emu.integration_user["Id"])
+    return {r["Id"]: r for r in view.iter_records(emu.schema.get("Lead"), include_deleted=False)}  # type: ignore[arg-type]
+
+
+def live_people(people: PeopleRepository) -> dict[str, Any]:
+    return {p.sf_id: p for p in people.iterate() if not p.fields.get("sfdc_is_deleted")}
+
+
+def run_first_cycle(stack: LocalStack, gate: CycleGate) -> dict[str, Any]:
+    started = stack.fire_rule("DispatcherFunction", "KeepAlive")
+    assert started["started"] is True
+    gate.reached()
+    return started
+
+
+def latest_cycle(state: StateRepository) -> Any:
+    [run] = state.recent_cycles(1)
+    return run
+
+
+def test_first_cycle_copies_every_visible_lead(
+    stack: LocalStack, gate: CycleGate, org: EmulatorServer, state: StateRepository, people: PeopleRepository
+) -> None:
+    # when the rule fires and the first cycle runs
+    run_first_cycle(stack, gate)
+    # then every lead the sync user can see is a person, once, and nothing else is
+    leads, copied = visible_leads(org), live_people(people)
+    assert set(copied) == set(leads)
+    assert len(list(people.iterate())) == len(leads)
+    sample = next(iter(leads.values()))
+    assert copied[sample["Id"]].fields["last_name"] == sample["LastName"]
+    assert copied[sample["Id"]].person_id == person_id_for(sample["Id"])
+    # and the cycle's record says what moved, in bounded slices, and what it cost
+    run = latest_cycle(state)
+    assert run.status == "SUCCEEDED"
+    [stats] = run.stats
+    assert stats["created"] == len(leads) and stats["slices"] >= 2
+    assert 1 <= stats["api_calls"] <= stats["slices"]
+    assert state.watermark("Lead") is not None and state.cursor("Lead") is None
+
+
+def test_a_second_trigger_during_a_cycle_does_nothing(stack: LocalStack, gate: CycleGate) -> None:
+    first = run_first_cycle(stack, gate)
+    again = stack.fire_rule("DispatcherFunction", "ManualTrigger")
+    assert again == {"started": False, "reason": "a cycle is already running", "execution_arn": None}
+    assert [e["executionArn"] for e in stack.executions()] == [first["execution_arn"]]
+
+
+def test_later_cycles_move_only_what_changed(
+    stack: LocalStack, gate: CycleGate, org: EmulatorServer, state: StateRepository, people: PeopleRepository
+) -> None:
+    run_first_cycle(stack, gate)
+    emu = org.emulator
+    admin = emu.admin_user_id
+    # given leads edited, created and deleted in Salesforce while the chain waits
+    ids = sorted(visible_leads(org))
+    for lead_id in ids[:3]:
+        emu.org.update("Lead", lead_id, {"Title": "Chief Sync Officer"}, admin)
+    created = [
+        emu.org.create("Lead", {"LastName": f"New{i}", "Company": "Fresh Co"}, admin)["Id"] for i in range(2)
+    ]
+    emu.org.delete("Lead", ids[3], admin)
+    # when the next cycle runs
+    gate.release()
+    gate.reached()
+    # then exactly those changes arrive, and the counts match on both sides
+    run = latest_cycle(state)
+    [stats] = run.stats
+    assert (stats["updated"], stats["created"], stats["deleted"]) == (3, 2, 1)
+    assert stats["api_calls"] == 1
+    copied = live_people(people)
+    assert set(copied) == set(visible_leads(org))
+    assert copied[ids[0]].fields["job_title"] == "Chief Sync Officer"
+    assert set(created) <= set(copied)
+    assert people.get(person_id_for(ids[3])).fields["sfdc_is_deleted"] is True  # type: ignore[union-attr]
+
+
+def test_an_idle_cycle_writes_nothing_and_costs_one_call(
+    stack: LocalStack, gate: CycleGate, state: StateRepository
+) -> None:
+    run_first_cycle(stack, gate)
+    gate.release()
+    gate.reached()
+    [stats] = latest_cycle(state).stats
+    assert stats["created"] == stats["updated"] == stats["deleted"] == 0
+    assert stats["api_calls"] == 1
+
+
+def test_a_failed_lambda_is_retried_and_the_cycle_succeeds(
+    stack: LocalStack, gate: CycleGate, state: StateRepository
+) -> None:
+    stack.fail_next("SyncObjectFunction", RetriableError("Salesforce answered 503 SERVER_UNAVAILABLE"))
+    run_first_cycle(stack, gate)
+    outcomes = [inv.ok for inv in stack.invocations_of("SyncObjectFunction")]
+    assert outcomes[0] is False and all(outcomes[1:])
+    assert latest_cycle(state).status == "SUCCEEDED"
+
+
+def test_a_fatal_error_fails_only_its_object_and_is_recorded(
+    stack: LocalStack, gate: CycleGate, state: StateRepository
+) -> None:
+    stack.fail_next("SyncObjectFunction", FatalError("the Salesforce secret lacks client_id"), times=1)
+    run_first_cycle(stack, gate)
+    run = latest_cycle(state)
+    assert run.status == "PARTIAL"
+    assert run.results == [
+        {"object": "Lead", "status": "failed", "error": "FatalError", "cause": run.results[0]["cause"]}
+    ]
+    assert "client_id" in run.results[0]["cause"]
+    assert len(stack.invocations_of("SyncObjectFunction")) == 1  # fatal errors are not retried
+
+
+def test_a_crash_mid_first_copy_resumes_without_loss_or_duplicates(
+    stack: LocalStack,
+    gate: CycleGate,
+    org: EmulatorServer,
+    people: PeopleRepository,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a crash in the middle of a slice's writes, after half its people were stored
+    original = PeopleRepository.save
+    crashed: list[int] = []
+
+    def save_half_then_crash(self: PeopleRepository, changes: Any) -> None:
+        if not crashed and len(changes) > 1:
+            crashed.append(len(changes))
+            original(self, changes[: len(changes) // 2])
+            raise RetriableError("Lambda crashed mid-batch (injected)")
+        original(self, changes)
+
+    monkeypatch.setattr(PeopleRepository, "save", save_half_then_crash)
+    # when the cycle runs (the state machine retries the slice)
+    run_first_cycle(stack, gate)
+    # then every lead is there exactly once
+    assert crashed
+    leads = visible_leads(org)
+    everyone = list(people.iterate())
+    assert len(everyone) == len(leads)
+    assert {p.sf_id for p in everyone} == set(leads)
+    for lead_id in list(leads)[:20]:
+        assert len(people.by_salesforce_id(lead_id)) == 1
+
+
+def test_a_timeout_after_the_writes_is_redone_harmlessly(
+    stack: LocalStack, gate: CycleGate, org: EmulatorServer, state: StateRepository, people: PeopleRepository
+) -> None:
+    stack.crash_after("SyncObjectFunction")
+    run_first_cycle(stack, gate)
+    assert len(list(people.iterate())) == len(visible_leads(org))
+    assert latest_cycle(state).status == "SUCCEEDED"
+
+
+def test_paused_sync_starts_no_cycle(stack: LocalStack, state: StateRepository) -> None:
+    state.set_paused(True)
+    assert stack.fire_rule("DispatcherFunction", "KeepAlive")["started"] is False
+    assert stack.executions() == []

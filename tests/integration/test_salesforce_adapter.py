@@ -1,0 +1,149 @@
+"""The Salesforce adapter against the emulator: keyset paging, API-call counting, error classes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sf_emulator.app import Emulator, Fault
+from sf_emulator.server import EmulatorServer
+from sfsync.adapters.salesforce import SalesforceClient
+from sfsync.domain.cursor import Position, Window, to_stamp
+from sfsync.errors import DeferredError, FatalError, RetriableError
+
+FIELDS = ("Id", "SystemModstamp", "IsDeleted", "LastName", "Company")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(Emulator()) as srv:
+        yield srv
+
+
+@pytest.fixture
+def emu(server: EmulatorServer) -> Emulator:
+    emulator = server.emulator
+    emulator.faults.clear()
+    emulator.daily_limit = 100_000
+    emulator.reset_usage()
+    return emulator
+
+
+def client(server: EmulatorServer, **overrides: Any) -> SalesforceClient:
+    creds = {
+        "auth": "client_credentials",
+        "login_url": server.url,
+        "client_id": server.credentials.client_id,
+        "client_secret": server.credentials.client_secret,
+        "ca_file": server.ca_file,
+        **overrides,
+    }
+    return SalesforceClient(creds, page_size=200)
+
+
+def window(emu: Emulator) -> Window:
+    return Window(lower=None, upper=to_stamp(emu.clock.now() + timedelta(seconds=1)))
+
+
+def test_keyset_pages_return_every_row_once_in_order(server: EmulatorServer, emu: Emulator) -> None:
+    # given 450 leads, all in the same second (frozen clock)
+    emu.clock.freeze(datetime(2026, 11, 25, 9, 0, tzinfo=UTC))
+    try:
+        for i in range(450):
+            emu.org.create("Lead", {"LastName": f"Tie{i}", "Company": "Same Second"}, emu.admin_user_id)
+    finally:
+        emu.clock.unfreeze()
+    sf = client(server)
+    win = Window(lower="2026-11-25T09:00:00.000+0000", upper="2026-11-25T09:00:00.000+0000")
+    # when read in keyset slices of 300 (pages of 200)
+    first = sf.query_window("Lead", FIELDS, win, None, 300, include_deleted=False)
+    last = first[-1]
+    rest = sf.query_window(
+        "Lead", FIELDS, win, Position(last["SystemModstamp"], last["Id"]), 300, include_deleted=False
+    )
+    # then every lead comes back once, in (SystemModstamp, Id) order, at one call per page
+    ids = [r["Id"] for r in first + rest]
+    assert len(ids) == 450 and len(set(ids)) == 450
+    assert ids == sorted(ids)
+    assert "attributes" not in first[0]
+    assert sf.api_calls == emu.api_calls == 2 + 1
+
+
+def test_include_deleted_reads_the_recycle_bin(server: EmulatorServer, emu: Emulator) -> None:
+    gone = emu.org.create("Lead", {"LastName": "Gone", "Company": "Bin"}, emu.admin_user_id)
+    emu.org.delete("Lead", gone["Id"], emu.admin_user_id)
+    sf = client(server)
+    live = sf.query_window("Lead", FIELDS, window(emu), None, 10_000, include_deleted=False)
+    every = sf.query_window("Lead", FIELDS, window(emu), None, 10_000, include_deleted=True)
+    assert gone["Id"] not in {r["Id"] for r in live}
+    assert {r["Id"]: r["IsDeleted"] for r in every}[gone["Id"]] is True
+
+
+def test_expired_session_is_renewed_transparently(server: EmulatorServer, emu: Emulator) -> None:
+    sf = client(server)
+    sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False)
+    emu.expire_sessions()
+    assert len(sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False)) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (
+            Fault(
+                path="*/query", status=403, error_code="REQUEST_LIMIT_EXCEEDED", message="TotalRequests Limit"
+            ),
+            DeferredError,
+        ),
+        (
+            Fault(path="*/query", status=400, error_code="UNABLE_TO_LOCK_ROW", message="locked"),
+            RetriableError,
+        ),
+        (Fault(path="*/query", status=503, error_code="SERVER_UNAVAILABLE", message="down"), RetriableError),
+        (Fault(path="*/query", drop_after_commit=True), RetriableError),
+    ],
+)
+def test_salesforce_failures_are_classified(
+    server: EmulatorServer, emu: Emulator, fault: Fault, error: type[Exception]
+) -> None:
+    sf = client(server)
+    emu.add_fault(fault)
+    with pytest.raises(error):
+        sf.query_window("Lead", FIELDS, window(emu), None, 10, include_deleted=False)
+
+
+def test_unknown_field_is_fatal_and_names_the_code(server: EmulatorServer, emu: Emulator) -> None:
+    with pytest.raises(FatalError, match="INVALID_FIELD"):
+        client(server).query_window(
+            "Lead", ("Id", "SystemModstamp", "Nope__c"), window(emu), None, 10, include_deleted=False
+        )
+
+
+def test_bad_credentials_are_fatal(server: EmulatorServer, emu: Emulator) -> None:
+    with pytest.raises(FatalError, match="invalid_client"):
+        client(server, client_secret="wrong").query_window(
+            "Lead", FIELDS, window(emu), None, 1, include_deleted=False
+        )
+
+
+def test_api_budget_stops_before_the_limit(server: EmulatorServer, emu: Emulator) -> None:
+    emu.daily_limit = 10
+    emu.api_calls = 8
+    sf = client(server)
+    sf.budget_share = 0.9
+    sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False)  # 9 of 10 used now
+    with pytest.raises(DeferredError, match="budget"):
+        sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False)
+    assert emu.api_calls == 9
+
+
+def test_jwt_bearer_login(server: EmulatorServer, emu: Emulator) -> None:
+    key = Path(server.info()["jwt_key_file"]).read_text()
+    sf = client(
+        server, auth="jwt_bearer", username=server.credentials.username, private_key=key, client_secret=None
+    )
+    assert sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False) is not None
