@@ -151,7 +151,15 @@ def collections_retrieve(emu: Emulator, call: Call) -> Reply:
         raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
     if call.method == "POST":
         body = call.json()
-        ids, fields = list(body.get("ids", [])), list(body.get("fields", []))
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("ids", []), list)
+            or not isinstance(body.get("fields", []), list)
+        ):
+            raise SalesforceError(
+                400, "JSON_PARSER_ERROR", "The body must be an object with 'ids' and 'fields' lists"
+            )
+        ids, fields = [str(i) for i in body.get("ids", [])], [str(f) for f in body.get("fields", [])]
     else:
         ids = [i for i in call.query.get("ids", "").split(",") if i]
         fields = [f for f in call.query.get("fields", "").split(",") if f]

@@ -268,6 +268,11 @@ class Org:
     ) -> tuple[dict[str, Any], bool]:
         """Create or update by external id (``Id`` allowed too); returns (record, created)."""
         obj = self.object(obj_name)
+        if not isinstance(values, dict):
+            raise RecordRejected(
+                "JSON_PARSER_ERROR",
+                f"Cannot deserialize instance of SObject from {type(values).__name__} value",
+            )
         fdef = obj.field(ext_field)
         if fdef is None or not (fdef.external_id or fdef.name == "Id"):
             raise SalesforceError(
