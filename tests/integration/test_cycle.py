@@ -101,15 +101,43 @@ def test_later_cycles_move_only_what_changed(
     assert people.get(person_id_for(ids[3])).fields["sfdc_is_deleted"] is True  # type: ignore[union-attr]
 
 
-def test_an_idle_cycle_writes_nothing_and_costs_one_call(
+def test_an_idle_cycle_costs_one_call_and_syncs_nothing(
     stack: LocalStack, gate: CycleGate, state: StateRepository
+) -> None:
+    run_first_cycle(stack, gate)
+    # the first copy reads no deleted rows, so the next probe may sync once more to learn the tail
+    gate.release()
+    gate.reached()
+    calls_before = len(stack.invocations_of("SyncObjectFunction"))
+    gate.release()
+    gate.reached()
+    run = latest_cycle(state)
+    assert run.objects == [] and run.unchanged == ["Lead"]
+    assert run.plan_api_calls == 1 and run.stats == []
+    assert len(stack.invocations_of("SyncObjectFunction")) == calls_before
+
+
+def test_a_late_commit_wakes_an_idle_object(
+    stack: LocalStack, gate: CycleGate, org: EmulatorServer, state: StateRepository, people: PeopleRepository
 ) -> None:
     run_first_cycle(stack, gate)
     gate.release()
     gate.reached()
-    [stats] = latest_cycle(state).stats
-    assert stats["created"] == stats["updated"] == stats["deleted"] == 0
-    assert stats["api_calls"] == 1
+    # given a lead that commits now with a SystemModstamp two minutes in the past (inside the lookback)
+    emu = org.emulator
+    late = emu.org.create("Lead", {"LastName": "Late", "Company": "Slow Txn"}, emu.admin_user_id)
+    mark = state.watermark("Lead")
+    assert mark is not None
+    from datetime import timedelta
+
+    from sfsync.domain.cursor import from_stamp, to_stamp
+
+    emu.org.set_modstamp(late["Id"], to_stamp(from_stamp(mark) - timedelta(minutes=2)))
+    # when the next cycle plans, then the tail count differs and the lead arrives
+    gate.release()
+    gate.reached()
+    assert latest_cycle(state).objects == ["Lead"]
+    assert people.get(person_id_for(late["Id"])) is not None
 
 
 def test_a_failed_lambda_is_retried_and_the_cycle_succeeds(

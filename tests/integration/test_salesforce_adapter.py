@@ -147,3 +147,46 @@ def test_jwt_bearer_login(server: EmulatorServer, emu: Emulator) -> None:
         server, auth="jwt_bearer", username=server.credentials.username, private_key=key, client_secret=None
     )
     assert sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False) is not None
+
+
+def test_probe_counts_newer_and_tail_rows_in_one_call(server: EmulatorServer, emu: Emulator) -> None:
+    from sfsync.ports import Watermark
+
+    sf = client(server)
+    now = emu.clock.now()
+    mark = Watermark(to_stamp(now - timedelta(minutes=1)), to_stamp(now - timedelta(minutes=11)), 0)
+    before = emu.api_calls
+    probes = sf.probe_changes(
+        {
+            name: mark
+            for name in (
+                "Lead",
+                "Contact",
+                "Account",
+                "Opportunity",
+                "Campaign",
+                "CampaignMember",
+                "Task",
+                "Event",
+                "User",
+                "OpportunityContactRole",
+                "CampaignMemberStatus",
+                "Subscription__c",
+            )
+        }
+    )
+    assert emu.api_calls - before == 1
+    assert [p.sobject for p in probes][:2] == ["Lead", "Contact"]
+    fresh = emu.org.create("Lead", {"LastName": "Probe", "Company": "Probe Co"}, emu.admin_user_id)
+    [lead] = sf.probe_changes({"Lead": mark})
+    assert lead.newer >= 1
+    emu.org.set_modstamp(fresh["Id"], to_stamp(now - timedelta(minutes=5)))
+    [lead_again] = sf.probe_changes({"Lead": mark})
+    assert lead_again.tail == lead.tail + 1 and lead_again.newer == lead.newer - 1
+
+
+def test_probe_of_an_unknown_object_is_fatal(server: EmulatorServer, emu: Emulator) -> None:
+    from sfsync.ports import Watermark
+
+    with pytest.raises(FatalError, match="Nope__c"):
+        client(server).probe_changes({"Nope__c": Watermark("2026-11-25T00:00:00.000+0000")})

@@ -9,7 +9,7 @@ from typing import Any
 from sfsync.domain.cursor import Position, Window
 from sfsync.domain.people import PersonChange
 from sfsync.errors import RetriableError
-from sfsync.ports import Cursor, CycleRun, Lease, ObjectStats
+from sfsync.ports import ChangeProbe, Cursor, CycleRun, Lease, ObjectStats, Watermark
 
 
 class FakeSalesforce:
@@ -27,6 +27,20 @@ class FakeSalesforce:
 
     def put(self, record: dict[str, Any]) -> None:
         self.records[record["Id"]] = dict(record)
+
+    def probe_changes(self, watermarks: dict[str, Watermark]) -> list[ChangeProbe]:
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        self.calls += 1
+        out = []
+        for sobject, mark in watermarks.items():
+            stamps = [r["SystemModstamp"] for r in self.records.values()]
+            newer = sum(1 for s in stamps if s > mark.stamp)
+            tail = sum(
+                1 for s in stamps if mark.tail_start is not None and mark.tail_start <= s <= mark.stamp
+            )
+            out.append(ChangeProbe(sobject, newer, tail))
+        return out
 
     def query_window(
         self,
@@ -58,6 +72,7 @@ class FakeState:
         self.lease_: Lease | None = None
         self.paused = False
         self.watermarks: dict[str, str] = {}
+        self.tails: dict[str, Watermark] = {}
         self.cursors: dict[str, Cursor] = {}
         self.cycles: dict[str, CycleRun] = {}
         self.stats: dict[str, dict[str, ObjectStats]] = {}
@@ -97,6 +112,11 @@ class FakeState:
     def watermark(self, sobject: str) -> str | None:
         return self.watermarks.get(sobject)
 
+    def watermark_detail(self, sobject: str) -> Watermark | None:
+        if sobject not in self.watermarks:
+            return None
+        return self.tails.get(sobject) or Watermark(self.watermarks[sobject])
+
     def cursor(self, sobject: str) -> Cursor | None:
         cursor = self.cursors.get(sobject)
         return replace(cursor) if cursor else None
@@ -105,8 +125,9 @@ class FakeState:
         self.cursor_saves += 1
         self.cursors[cursor.sobject] = replace(cursor)
 
-    def complete_window(self, sobject: str, watermark: str) -> None:
-        self.watermarks[sobject] = watermark
+    def complete_window(self, sobject: str, watermark: Watermark) -> None:
+        self.watermarks[sobject] = watermark.stamp
+        self.tails[sobject] = watermark
         self.cursors.pop(sobject, None)
 
     def start_cycle(self, run: CycleRun) -> None:

@@ -21,6 +21,29 @@ class Lease:
     until: str  # Salesforce-format stamp (UTC)
 
 
+@dataclass(frozen=True)
+class Watermark:
+    """The last window an object completed: its upper bound, and how many rows it saw in its tail.
+
+    The tail is ``[tail_start, stamp]`` (the lookback before the watermark): a later count of
+    rows there that differs from ``tail_count`` means a transaction committed late with an
+    older SystemModstamp.
+    """
+
+    stamp: str
+    tail_start: str | None = None
+    tail_count: int | None = None
+
+
+@dataclass(frozen=True)
+class ChangeProbe:
+    """Salesforce's answer to "anything newer than my watermark?" for one object."""
+
+    sobject: str
+    newer: int  # rows with SystemModstamp > watermark (deleted rows included)
+    tail: int  # rows with SystemModstamp in the tail (deleted rows included)
+
+
 @dataclass
 class Cursor:
     """Where an object's pull stands: its window, the last record stored, and which cycle owns it."""
@@ -30,6 +53,7 @@ class Cursor:
     window: Window
     position: Position | None = None
     slices: int = 0
+    tail_count: int = 0  # rows read so far with SystemModstamp in the window's tail
 
 
 @dataclass
@@ -88,6 +112,9 @@ class CycleRun:
     finished_at: str | None = None
     results: list[dict[str, Any]] = field(default_factory=list)
     stats: list[dict[str, Any]] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)  # objects the plan's probe found unchanged
+    plan_api_calls: int = 0
+    plan_note: str | None = None
 
 
 class SalesforcePort(Protocol):
@@ -110,6 +137,11 @@ class SalesforcePort(Protocol):
     ) -> list[dict[str, Any]]:
         """Records with SystemModstamp in ``window`` and (SystemModstamp, Id) after ``after``, in that
         order, at most ``limit``; ``include_deleted`` reads the recycle bin too (queryAll)."""
+        ...
+
+    def probe_changes(self, watermarks: dict[str, Watermark]) -> list[ChangeProbe]:
+        """For every object, count rows newer than its watermark and rows in its tail, deleted rows
+        included, in as few API calls as Salesforce allows (one Composite Batch per 12 objects)."""
         ...
 
 
@@ -136,11 +168,13 @@ class StatePort(Protocol):
 
     def watermark(self, sobject: str) -> str | None: ...
 
+    def watermark_detail(self, sobject: str) -> Watermark | None: ...
+
     def cursor(self, sobject: str) -> Cursor | None: ...
 
     def save_cursor(self, cursor: Cursor) -> None: ...
 
-    def complete_window(self, sobject: str, watermark: str) -> None:
+    def complete_window(self, sobject: str, watermark: Watermark) -> None:
         """Move the watermark and drop the cursor, in one transaction (after the data is stored)."""
         ...
 

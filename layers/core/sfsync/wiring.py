@@ -58,7 +58,8 @@ def dispatcher() -> Dispatcher:
 
 def planner() -> Planner:
     cfg = settings()
-    return Planner(state(), cfg.sync_objects, cfg.lease_seconds, utc_now)
+    probe = salesforce if cfg.salesforce_secret_arn else None
+    return Planner(state(), cfg.sync_objects, cfg.lease_seconds, utc_now, probe)
 
 
 def finisher() -> Finisher:

@@ -13,6 +13,7 @@ People table: a person by id (GetItem/BatchGetItem), by Salesforce id (GSI by-sf
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,7 +37,7 @@ from pynamodb.transactions import TransactWrite
 from ..domain.cursor import Position, Window, to_stamp
 from ..domain.people import PersonChange
 from ..errors import FatalError, RetriableError
-from ..ports import Cursor, CycleRun, Lease, ObjectStats
+from ..ports import Cursor, CycleRun, Lease, ObjectStats, Watermark
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -97,6 +98,8 @@ class FlagItem(_StateModel):
 
 class WatermarkItem(_StateModel):
     stamp = UnicodeAttribute()
+    tail_start = UnicodeAttribute(null=True)
+    tail_count = NumberAttribute(null=True)
 
 
 class CursorItem(_StateModel):
@@ -106,6 +109,7 @@ class CursorItem(_StateModel):
     position_stamp = UnicodeAttribute(null=True)
     position_id = UnicodeAttribute(null=True)
     slices = NumberAttribute(default=0)
+    tail_count = NumberAttribute(default=0)
 
 
 class CycleItem(_StateModel):
@@ -225,6 +229,15 @@ class StateRepository:
             return None
 
     @_classified
+    def watermark_detail(self, sobject: str) -> Watermark | None:
+        try:
+            item = WatermarkItem.get(_object_pk(sobject), "WATERMARK", consistent_read=True)
+        except WatermarkItem.DoesNotExist:
+            return None
+        count = int(item.tail_count) if item.tail_count is not None else None
+        return Watermark(str(item.stamp), item.tail_start, count)
+
+    @_classified
     def cursor(self, sobject: str) -> Cursor | None:
         try:
             item = CursorItem.get(_object_pk(sobject), "CURSOR", consistent_read=True)
@@ -241,6 +254,7 @@ class StateRepository:
             window=Window(item.lower, item.upper),
             position=position,
             slices=int(item.slices or 0),
+            tail_count=int(item.tail_count or 0),
         )
 
     @_classified
@@ -254,15 +268,24 @@ class StateRepository:
             position_stamp=cursor.position.stamp if cursor.position else None,
             position_id=cursor.position.record_id if cursor.position else None,
             slices=cursor.slices,
+            tail_count=cursor.tail_count,
         ).save()
 
     @_classified
-    def complete_window(self, sobject: str, watermark: str) -> None:
+    def complete_window(self, sobject: str, watermark: Watermark) -> None:
         meta = WatermarkItem.Meta
         connection = Connection(region=getattr(meta, "region", None), host=getattr(meta, "host", None))
         try:
             with TransactWrite(connection=connection) as tx:
-                tx.save(WatermarkItem(_object_pk(sobject), "WATERMARK", stamp=watermark))
+                tx.save(
+                    WatermarkItem(
+                        _object_pk(sobject),
+                        "WATERMARK",
+                        stamp=watermark.stamp,
+                        tail_start=watermark.tail_start,
+                        tail_count=watermark.tail_count,
+                    )
+                )
                 tx.delete(CursorItem(_object_pk(sobject), "CURSOR"))
         except TransactWriteError as exc:
             raise RetriableError(
@@ -325,16 +348,7 @@ class StateRepository:
 
 
 def _run_json(run: CycleRun) -> dict[str, Any]:
-    return {
-        "cycle_id": run.cycle_id,
-        "execution_id": run.execution_id,
-        "started_at": run.started_at,
-        "objects": run.objects,
-        "status": run.status,
-        "finished_at": run.finished_at,
-        "results": run.results,
-        "stats": run.stats,
-    }
+    return dataclasses.asdict(run)
 
 
 # -- people table ----------------------------------------------------------------------------------

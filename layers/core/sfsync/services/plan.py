@@ -1,4 +1,11 @@
-"""The first step of a cycle: record its start and say which objects it syncs."""
+"""The first step of a cycle: record its start and choose the objects that need syncing.
+
+One Composite Batch call asks Salesforce, for every object at once, whether anything is
+newer than its watermark or whether its tail changed (a late commit); objects that are
+unchanged are left out, so an idle cycle costs one API call whatever the number of
+objects or the size of the org. Objects without a watermark (first copy) or with an open
+cursor (an unfinished window) are always synced, without asking.
+"""
 
 from __future__ import annotations
 
@@ -7,39 +14,93 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain.cursor import to_stamp
+from ..errors import DeferredError, FatalError
 from ..observability import logger
-from ..ports import CycleRun, StatePort
+from ..ports import CycleRun, SalesforcePort, StatePort, Watermark
 
 
 class Planner:
-    """Opens a cycle record and renews the chain's lease; a paused or superseded cycle syncs nothing."""
+    """Opens a cycle record, renews the chain's lease, and lists the objects that changed.
+
+    Delivery: a paused sync or an execution that lost the lease syncs nothing. If the probe
+    hits the API limit, nothing is synced this cycle (DeferredError is recorded, not raised);
+    if it fails for a configuration reason, every object is synced so each records its error.
+    """
 
     def __init__(
-        self, state: StatePort, objects: Sequence[str], lease_seconds: int, clock: Callable[[], datetime]
+        self,
+        state: StatePort,
+        objects: Sequence[str],
+        lease_seconds: int,
+        clock: Callable[[], datetime],
+        salesforce: Callable[[], SalesforcePort] | None = None,
     ) -> None:
         self.state = state
         self.objects = list(objects)
         self.lease_seconds = lease_seconds
         self.clock = clock
+        self.salesforce = salesforce
 
     def plan(self, execution_id: str, started_at: str) -> dict[str, Any]:
         now = self.clock()
         cycle_id = execution_id.rsplit(":", 1)[-1]
         paused = self.state.is_paused()
         owns = self.state.renew_lease(execution_id, to_stamp(now + timedelta(seconds=self.lease_seconds)))
-        objects = [] if paused or not owns else list(self.objects)
-        self.state.start_cycle(
-            CycleRun(
-                cycle_id=cycle_id,
-                execution_id=execution_id,
-                started_at=to_stamp(now),
-                objects=objects,
-                status="PAUSED" if paused else "RUNNING",
-            )
+        run = CycleRun(
+            cycle_id=cycle_id,
+            execution_id=execution_id,
+            started_at=to_stamp(now),
+            objects=[],
+            status="PAUSED" if paused else "RUNNING",
         )
         if not owns:
             logger.warning(
                 "this execution does not hold the lease: it syncs nothing", extra={"cycle_id": cycle_id}
             )
-        logger.info("cycle planned", extra={"cycle_id": cycle_id, "objects": objects, "paused": paused})
-        return {"cycle_id": cycle_id, "objects": objects, "paused": paused or not owns}
+        if not paused and owns:
+            run.objects = self._changed_objects(run)
+        self.state.start_cycle(run)
+        logger.info(
+            "cycle planned",
+            extra={
+                "cycle_id": cycle_id,
+                "objects": run.objects,
+                "paused": paused,
+                "unchanged": run.unchanged,
+                "plan_api_calls": run.plan_api_calls,
+            },
+        )
+        return {"cycle_id": cycle_id, "objects": run.objects, "paused": paused or not owns}
+
+    def _changed_objects(self, run: CycleRun) -> list[str]:
+        always: list[str] = []
+        marks: dict[str, Watermark] = {}
+        for sobject in self.objects:
+            mark = self.state.watermark_detail(sobject)
+            if mark is None or self.state.cursor(sobject) is not None:
+                always.append(sobject)
+            else:
+                marks[sobject] = mark
+        if not marks or self.salesforce is None:
+            return list(self.objects) if self.salesforce is None else always
+        client = self.salesforce()
+        calls = client.api_calls
+        try:
+            probes = {p.sobject: p for p in client.probe_changes(marks)}
+        except DeferredError as exc:
+            run.plan_note = f"deferred: {exc}"
+            logger.warning("API limit reached while planning: nothing synced this cycle")
+            return []
+        except FatalError as exc:
+            run.plan_note = f"probe failed, syncing every object: {exc}"
+            return list(self.objects)
+        finally:
+            run.plan_api_calls = client.api_calls - calls
+        changed = set(always)
+        for sobject, mark in marks.items():
+            probe = probes[sobject]
+            if probe.newer > 0 or (mark.tail_count is not None and probe.tail != mark.tail_count):
+                changed.add(sobject)
+            else:
+                run.unchanged.append(sobject)
+        return [o for o in self.objects if o in changed]

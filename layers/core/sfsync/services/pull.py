@@ -15,11 +15,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..domain.cursor import Position, Window
+from ..domain.cursor import Position, Window, from_stamp, to_stamp
 from ..domain.people import LEAD_FIELDS, LEAD_SYSTEM_FIELDS, PersonChange, lead_to_person
 from ..errors import FatalError
 from ..observability import logger
-from ..ports import Cursor, ObjectStats, PeoplePort, SalesforcePort, StatePort
+from ..ports import Cursor, ObjectStats, PeoplePort, SalesforcePort, StatePort, Watermark
 
 
 @dataclass(frozen=True)
@@ -111,15 +111,19 @@ class PullService:
                 stats.updated += 1
         self.people.save(fresh)  # data first ...
         more = len(rows) >= self.slice_records
+        tail_start = to_stamp(from_stamp(cursor.window.upper) - self.lookback)
+        tail_count = cursor.tail_count + sum(1 for row in rows if row["SystemModstamp"] >= tail_start)
         if more:  # ... then the checkpoint
             last = rows[-1]
+            position = Position(last["SystemModstamp"], last["Id"])
             self.state.save_cursor(
-                replace(
-                    cursor, position=Position(last["SystemModstamp"], last["Id"]), slices=cursor.slices + 1
-                )
+                replace(cursor, position=position, slices=cursor.slices + 1, tail_count=tail_count)
             )
         else:
-            self.state.complete_window(sobject, cursor.window.upper)
+            # The first copy reads no deleted rows, so its tail count is only a lower bound: the
+            # next probe may see a difference and sync once more, which is harmless.
+            mark = Watermark(cursor.window.upper, tail_start, tail_count)
+            self.state.complete_window(sobject, mark)
         stats.api_calls = self.salesforce.api_calls - calls_before
         stats.duration_ms = int((time.monotonic() - started) * 1000)
         self.state.add_object_stats(cycle_id, stats)
