@@ -24,6 +24,7 @@ from sf_emulator.seed import seed
 from sf_emulator.server import EmulatorServer
 from sf_emulator.store import OrgView
 from sfsync.adapters.dynamo import PeopleRepository, StateRepository
+from sfsync.domain.people import person_id_for
 from sfsync_local.dynamodb_local import DynamoDBLocal
 from sfsync_local.stack import LocalStack
 
@@ -49,45 +50,69 @@ class CycleGate:
     def reached(self, timeout: float = 600) -> None:
         """Block until a cycle waits; fail fast with the execution's error if it failed instead."""
         deadline = time.monotonic() + timeout
+        stack = self.stack
+        assert stack is not None
         while not self.arrived.acquire(timeout=0.5):
-            running = self.stack.executions("RUNNING") if self.stack else [1]
-            if not running or time.monotonic() > deadline:
-                last = self.stack.executions()[-1] if self.stack and self.stack.executions() else {}
+            if not stack.executions("RUNNING") or time.monotonic() > deadline:
+                runs = stack.executions()
+                last = stack.describe(runs[-1]["executionArn"]) if runs else {}
                 raise RuntimeError(
-                    f"no cycle reached its Wait state: {last.get('status')} "
-                    f"{self.stack.describe(last['executionArn']).get('error') if last else ''}"
+                    f"no cycle reached its Wait state: {last.get('status')} {last.get('error', '')}"
                 )
 
 
-def visible_leads(server: EmulatorServer) -> int:
+def salesforce_counts(server: EmulatorServer) -> dict[str, int]:
+    """Live leads (less converted ones: their person is the contact's) and contacts the sync user sees."""
     emu = server.emulator
     view = OrgView(emu.org, emu.integration_user["Id"])
-    lead = emu.schema.get("Lead")
-    assert lead is not None
-    return sum(1 for _ in view.iter_records(lead, include_deleted=False))
+    counts = {}
+    for name in ("Lead", "Contact"):
+        obj = emu.schema.get(name)
+        assert obj is not None
+        counts[name] = sum(
+            1 for r in view.iter_records(obj, include_deleted=False) if not r.get("IsConverted")
+        )
+    return counts
+
+
+def marketing_counts(people: PeopleRepository) -> tuple[dict[str, int], int, int]:
+    counts = {"Lead": 0, "Contact": 0}
+    deleted = aliases = 0
+    for person in people.iterate():
+        if person.alias_of:
+            aliases += 1
+        elif person.fields.get("sfdc_is_deleted"):
+            deleted += 1
+        elif person.sf_type in counts:
+            counts[person.sf_type] += 1
+    return counts, deleted, aliases
 
 
 def report(
     number: int, state: StateRepository, people: PeopleRepository, server: EmulatorServer, seconds: float
 ) -> None:
     [run] = state.recent_cycles(1)
-    say(f"\nCycle {number} ({run.cycle_id}): {run.status}, {seconds:.1f} s")
+    say(
+        f"\nCycle {number} ({run.cycle_id}): {run.status}, {seconds:.1f} s; plan asked Salesforce in "
+        f"{run.plan_api_calls} call(s), unchanged: {', '.join(run.unchanged) or '-'}"
+    )
     for stats in run.stats:
         say(
-            f"  {stats['sobject']:<8} created {stats['created']:>6}  updated {stats['updated']:>4}  "
-            f"deleted {stats['deleted']:>3}  unchanged {stats['skipped']:>4}  in {stats['slices']} slice(s), "
-            f"{stats['api_calls']} Salesforce API call(s)"
+            f"  {stats['sobject']:<8} created {stats['created']:>5}  updated {stats['updated']:>3}  "
+            f"deleted {stats['deleted']:>3}  merged {stats['merged']:>2}  converted {stats['converted']:>2}  "
+            f"unchanged {stats['skipped']:>3}  in {stats['slices']} slice(s), {stats['api_calls']} API calls"
         )
     for result in run.results:
         if result.get("status") != "drained":
             say(f"  {result['object']}: {result['status']} ({result.get('error')})")
-    live = sum(1 for p in people.iterate() if not p.fields.get("sfdc_is_deleted"))
-    deleted = sum(1 for p in people.iterate() if p.fields.get("sfdc_is_deleted"))
-    sf_count = visible_leads(server)
-    mark = "equal" if live == sf_count else "DIFFERENT"
+    mine, deleted, aliases = marketing_counts(people)
+    theirs = salesforce_counts(server)
+    for name in ("Lead", "Contact"):
+        mark = "equal" if mine[name] == theirs[name] else "DIFFERENT"
+        say(f"  {name + 's':<9} Salesforce {theirs[name]:>5}   marketing people {mine[name]:>5}   -> {mark}")
     say(
-        f"  leads in Salesforce (visible to the sync user): {sf_count};  people (live): {live}  -> {mark};"
-        f"  people marked deleted in Salesforce: {deleted}"
+        f"  people marked deleted in Salesforce: {deleted}; merged or converted identities kept as pointers: "
+        f"{aliases}"
     )
 
 
@@ -154,21 +179,40 @@ def main() -> int:
                 )
             for lead_id in ids[25:30]:
                 emu.org.delete("Lead", lead_id, admin)
-            say("\nIn Salesforce: 25 leads edited, 10 created, 5 deleted")
+            contacts = sorted(r["Id"] for r in emu.org.records("Contact"))
+            for contact_id in contacts[:5]:
+                emu.org.update("Contact", contact_id, {"Department": "Demo"}, admin)
+            say("\nIn Salesforce: 25 leads edited, 10 created, 5 deleted; 5 contacts edited")
             t0 = time.monotonic()
             gate.go.release()
             gate.reached()
             report(2, state, people, server, time.monotonic() - t0)
 
-            # cycle 3: a few more changes, including one lead edited twice
-            emu.org.update("Lead", ids[40], {"Phone": "+1 555 0100"}, admin)
-            emu.org.update("Lead", ids[40], {"Phone": "+1 555 0199"}, admin)
-            emu.org.delete("Lead", ids[41], admin)
-            say("\nIn Salesforce: 1 lead edited twice, 1 deleted")
+            # cycle 3: a lead converted, two contacts merged, one lead edited twice
+            converted = emu.org.convert_lead(ids[40], admin)
+            emu.org.merge("Contact", contacts[10], [contacts[11]], admin)
+            emu.org.update("Lead", ids[41], {"Phone": "+1 555 0100"}, admin)
+            emu.org.update("Lead", ids[41], {"Phone": "+1 555 0199"}, admin)
+            say(
+                f"\nIn Salesforce: lead {ids[40]} converted into contact {converted.contact_id}; contacts "
+                f"{contacts[11]} merged into {contacts[10]}; 1 lead edited twice"
+            )
             t0 = time.monotonic()
             gate.go.release()
             gate.reached()
             report(3, state, people, server, time.monotonic() - t0)
+            person = people.get(person_id_for(ids[40]))
+            assert person is not None
+            say(
+                f"  the converted lead's person {person.person_id} is now the {person.sf_type} "
+                f"{person.sf_id}, same marketing id"
+            )
+
+            # cycle 4: nothing changed
+            t0 = time.monotonic()
+            gate.go.release()
+            gate.reached()
+            report(4, state, people, server, time.monotonic() - t0)
 
             say("\nPausing the sync and letting the chain end ...")
             state.set_paused(True)

@@ -62,11 +62,16 @@ def gate() -> CycleGate:
 
 
 @pytest.fixture
-def stack(dynamodb_local: DynamoDBLocal, org: EmulatorServer, gate: CycleGate) -> Iterator[LocalStack]:
+def stack(
+    dynamodb_local: DynamoDBLocal, org: EmulatorServer, gate: CycleGate, request: pytest.FixtureRequest
+) -> Iterator[LocalStack]:
+    """The deployed shape, syncing Lead unless the test is marked ``@pytest.mark.sync_objects("...")``."""
+    marker = request.node.get_closest_marker("sync_objects")
+    objects = marker.args[0] if marker else "Lead"
     with LocalStack(
         dynamodb=dynamodb_local,
         secrets={"SalesforceSecret": salesforce_secret(org)},
-        parameters={"SliceRecords": 300},
+        parameters={"SliceRecords": 300, "SyncObjects": objects},
         wait_gate=gate,
     ) as local:
         yield local

@@ -9,7 +9,7 @@ from typing import Any
 from sfsync.domain.cursor import Position, Window
 from sfsync.domain.people import PersonChange
 from sfsync.errors import RetriableError
-from sfsync.ports import ChangeProbe, Cursor, CycleRun, Lease, ObjectStats, Watermark
+from sfsync.ports import ChangeProbe, Cursor, CycleRun, Lease, ObjectStats, PersonRef, Watermark
 
 
 class FakeSalesforce:
@@ -156,8 +156,32 @@ class FakePeople:
         self.writes = 0
         self.crash_after_writes: int | None = None
 
-    def digests(self, person_ids: Sequence[str]) -> dict[str, str]:
-        return {pid: self.people[pid].digest for pid in person_ids if pid in self.people}
+        self.aliases: dict[str, str] = {}
+
+    def lookup(self, person_ids: Sequence[str]) -> dict[str, PersonRef]:
+        out = {}
+        for pid in person_ids:
+            if pid in self.aliases:
+                out[pid] = PersonRef(pid, "alias", None, alias_of=self.aliases[pid])
+            elif pid in self.people:
+                out[pid] = PersonRef(pid, self.people[pid].digest, self.people[pid].sf_type)
+        return out
+
+    def fields_of(self, person_id: str) -> dict[str, Any] | None:
+        person = self.people.get(person_id)
+        return dict(person.fields) if person else None
+
+    def merge(self, loser_id: str, winner: PersonChange) -> None:
+        self.people[winner.person_id] = winner
+        self.people.pop(loser_id, None)
+        self.aliases[loser_id] = winner.person_id
+
+    def alias(self, person_id: str, target_id: str) -> None:
+        self.people.pop(person_id, None)
+        self.aliases[person_id] = target_id
+
+    def live(self) -> dict[str, PersonChange]:
+        return {pid: p for pid, p in self.people.items() if not p.deleted}
 
     def save(self, changes: Sequence[PersonChange]) -> None:
         for change in changes:

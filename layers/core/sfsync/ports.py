@@ -65,39 +65,32 @@ class ObjectStats:
     updated: int = 0
     skipped: int = 0
     deleted: int = 0
+    merged: int = 0
+    converted: int = 0
     failed: int = 0
     api_calls: int = 0
     slices: int = 0
     duration_ms: int = 0
 
+    COUNTERS = (
+        "created",
+        "updated",
+        "skipped",
+        "deleted",
+        "merged",
+        "converted",
+        "failed",
+        "api_calls",
+        "slices",
+        "duration_ms",
+    )
+
     def add(self, other: ObjectStats) -> None:
-        for name in (
-            "created",
-            "updated",
-            "skipped",
-            "deleted",
-            "failed",
-            "api_calls",
-            "slices",
-            "duration_ms",
-        ):
+        for name in self.COUNTERS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def as_dict(self) -> dict[str, int | str]:
-        return {
-            k: getattr(self, k)
-            for k in (
-                "sobject",
-                "created",
-                "updated",
-                "skipped",
-                "deleted",
-                "failed",
-                "api_calls",
-                "slices",
-                "duration_ms",
-            )
-        }
+        return {"sobject": self.sobject, **{k: getattr(self, k) for k in self.COUNTERS}}
 
 
 @dataclass
@@ -191,15 +184,37 @@ class StatePort(Protocol):
     def recent_cycles(self, limit: int) -> list[CycleRun]: ...
 
 
+@dataclass(frozen=True)
+class PersonRef:
+    """Just enough of a stored person to decide what a pulled row changes."""
+
+    person_id: str
+    digest: str
+    sf_type: str | None
+    alias_of: str | None = None  # a merged-away or converted identity points at the surviving person
+
+
 class PeoplePort(Protocol):
     """The marketing database's people."""
 
-    def digests(self, person_ids: Sequence[str]) -> dict[str, str]:
-        """The stored mapped-field digest of each existing person (missing ids are absent)."""
+    def lookup(self, person_ids: Sequence[str]) -> dict[str, PersonRef]:
+        """What is stored under each id (missing ids are absent); aliases are returned, not followed."""
+        ...
+
+    def fields_of(self, person_id: str) -> dict[str, Any] | None:
+        """Every stored field of one person (for the rare merge and conversion paths)."""
         ...
 
     def save(self, changes: Sequence[PersonChange]) -> None:
         """Write the people (batched, unprocessed items retried); idempotent."""
+        ...
+
+    def merge(self, loser_id: str, winner: PersonChange) -> None:
+        """In one transaction: store ``winner`` and turn ``loser_id`` into an alias of it."""
+        ...
+
+    def alias(self, person_id: str, target_id: str) -> None:
+        """Make ``person_id`` point at ``target_id`` (idempotent)."""
         ...
 
 

@@ -37,7 +37,7 @@ from pynamodb.transactions import TransactWrite
 from ..domain.cursor import Position, Window, to_stamp
 from ..domain.people import PersonChange
 from ..errors import FatalError, RetriableError
-from ..ports import Cursor, CycleRun, Lease, ObjectStats, Watermark
+from ..ports import Cursor, CycleRun, Lease, ObjectStats, PersonRef, Watermark
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -49,7 +49,7 @@ RETRIABLE_CODES = {
     "ServiceUnavailable",
     "TransactionConflictException",
 }
-COUNTERS = ("created", "updated", "skipped", "deleted", "failed", "api_calls", "slices", "duration_ms")
+COUNTERS = ObjectStats.COUNTERS
 
 
 def _classified(fn: Callable[P, T]) -> Callable[P, T]:
@@ -121,6 +121,8 @@ class CycleObjectItem(_StateModel):
     updated = NumberAttribute(default=0)
     skipped = NumberAttribute(default=0)
     deleted = NumberAttribute(default=0)
+    merged = NumberAttribute(default=0)
+    converted = NumberAttribute(default=0)
     failed = NumberAttribute(default=0)
     api_calls = NumberAttribute(default=0)
     slices = NumberAttribute(default=0)
@@ -380,6 +382,7 @@ class PersonItem(Model):
     digest = UnicodeAttribute()
     sf_modstamp = UnicodeAttribute(null=True)
     synced_at = UnicodeAttribute()
+    alias_of = UnicodeAttribute(null=True)  # set on a merged-away or converted identity: follow it
     by_sf_id = BySalesforceId()
     by_email = ByEmail()
 
@@ -396,6 +399,7 @@ class StoredPerson:
     digest: str
     sf_modstamp: str | None
     synced_at: str
+    alias_of: str | None = None
 
 
 def _person(item: PersonItem) -> StoredPerson:
@@ -408,6 +412,7 @@ def _person(item: PersonItem) -> StoredPerson:
         digest=item.digest,
         sf_modstamp=item.sf_modstamp,
         synced_at=item.synced_at,
+        alias_of=item.alias_of,
     )
 
 
@@ -419,14 +424,56 @@ class PeopleRepository:
         self.table_name = table_name
 
     @_classified
-    def digests(self, person_ids: Sequence[str]) -> dict[str, str]:
+    def lookup(self, person_ids: Sequence[str]) -> dict[str, PersonRef]:
         if not person_ids:
             return {}
         unique = list(dict.fromkeys(person_ids))
+        wanted = ["person_id", "digest", "sf_type", "alias_of"]
         return {
-            item.person_id: item.digest
-            for item in PersonItem.batch_get(unique, attributes_to_get=["person_id", "digest"])
+            item.person_id: PersonRef(item.person_id, item.digest, item.sf_type, item.alias_of)
+            for item in PersonItem.batch_get(unique, attributes_to_get=wanted)
         }
+
+    @_classified
+    def fields_of(self, person_id: str) -> dict[str, Any] | None:
+        person = self.get(person_id)
+        return dict(person.fields) if person else None
+
+    @_classified
+    def merge(self, loser_id: str, winner: PersonChange) -> None:
+        connection = Connection(
+            region=getattr(PersonItem.Meta, "region", None), host=getattr(PersonItem.Meta, "host", None)
+        )
+        try:
+            with TransactWrite(connection=connection) as tx:
+                tx.save(self._item(winner, to_stamp(datetime.now(UTC))))
+                tx.save(self._alias_item(loser_id, winner.person_id))
+        except TransactWriteError as exc:
+            raise RetriableError(f"could not merge people: {exc.cause_response_message}") from exc
+
+    @_classified
+    def alias(self, person_id: str, target_id: str) -> None:
+        self._alias_item(person_id, target_id).save()
+
+    @staticmethod
+    def _alias_item(person_id: str, target_id: str) -> PersonItem:
+        return PersonItem(
+            person_id, alias_of=target_id, digest="alias", fields={}, synced_at=to_stamp(datetime.now(UTC))
+        )
+
+    @staticmethod
+    def _item(change: PersonChange, now: str) -> PersonItem:
+        email = change.fields.get("email")
+        return PersonItem(
+            change.person_id,
+            sf_id=change.sf_id,
+            sf_type=change.sf_type,
+            email=email.lower() if isinstance(email, str) and email else None,
+            fields=change.fields,
+            digest=change.digest,
+            sf_modstamp=change.system_modstamp,
+            synced_at=now,
+        )
 
     @_classified
     def save(self, changes: Sequence[PersonChange]) -> None:
@@ -438,19 +485,7 @@ class PeopleRepository:
             latest[change.person_id] = change
         with PersonItem.batch_write() as batch:
             for change in latest.values():
-                email = change.fields.get("email")
-                batch.save(
-                    PersonItem(
-                        change.person_id,
-                        sf_id=change.sf_id,
-                        sf_type=change.sf_type,
-                        email=email.lower() if isinstance(email, str) and email else None,
-                        fields=change.fields,
-                        digest=change.digest,
-                        sf_modstamp=change.system_modstamp,
-                        synced_at=now,
-                    )
-                )
+                batch.save(self._item(change, now))
 
     @_classified
     def get(self, person_id: str) -> StoredPerson | None:

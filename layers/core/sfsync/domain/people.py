@@ -46,8 +46,32 @@ LEAD_FIELDS: dict[str, str] = {
     "Website": "website",
     "OwnerId": "sfdc_owner_id",
 }
+CONTACT_FIELDS: dict[str, str] = {
+    "Birthdate": "date_of_birth",
+    "CreatedDate": "sfdc_created_date",
+    "Description": "notes",
+    "Email": "email",
+    "Fax": "fax",
+    "FirstName": "first_name",
+    "HasOptedOutOfEmail": "unsubscribed",
+    "IsDeleted": "sfdc_is_deleted",
+    "LastName": "last_name",
+    "LeadSource": "source",
+    "MailingCity": "city",
+    "MailingCountry": "country",
+    "MailingPostalCode": "postal_code",
+    "MailingState": "state",
+    "MailingStreet": "address",
+    "MobilePhone": "mobile_phone",
+    "Phone": "phone",
+    "Salutation": "salutation",
+    "Title": "job_title",
+    "AccountId": "sfdc_account_id",
+    "OwnerId": "sfdc_owner_id",
+}
 # Read by the pull but not person fields of their own.
-LEAD_SYSTEM_FIELDS = ("Id", "SystemModstamp")
+LEAD_SYSTEM_FIELDS = ("Id", "SystemModstamp", "MasterRecordId", "ConvertedContactId")
+CONTACT_SYSTEM_FIELDS = ("Id", "SystemModstamp", "MasterRecordId")
 
 
 def person_id_for(sf_id: str) -> str:
@@ -57,17 +81,27 @@ def person_id_for(sf_id: str) -> str:
 
 @dataclass
 class PersonChange:
-    """The person fields one Salesforce record maps to, plus its identity and change marker."""
+    """The person fields one Salesforce record maps to, plus its identity and change marker.
+
+    ``merged_into`` is the Salesforce id of a merge winner (the record was a merge loser);
+    ``converted_to`` is the Contact a converted lead became.
+    """
 
     person_id: str
     sf_id: str
     sf_type: str
     fields: dict[str, Any]
     system_modstamp: str
+    merged_into: str | None = None
+    converted_to: str | None = None
     digest: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.digest = fields_digest(self.fields)
+
+    @property
+    def deleted(self) -> bool:
+        return bool(self.fields.get("sfdc_is_deleted"))
 
 
 def fields_digest(fields: dict[str, Any]) -> str:
@@ -76,14 +110,35 @@ def fields_digest(fields: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
-def lead_to_person(record: dict[str, Any]) -> PersonChange:
-    """Map one Lead row (as queried, with ``LEAD_FIELDS`` and ``LEAD_SYSTEM_FIELDS``) to a person change."""
-    values = {target: record.get(source) for source, target in LEAD_FIELDS.items() if source in record}
+def _to_person(record: dict[str, Any], mapping: dict[str, str], sf_type: str) -> PersonChange:
+    values = {target: record.get(source) for source, target in mapping.items() if source in record}
     values["sfdc_is_deleted"] = bool(record.get("IsDeleted", False))
+    values["sfdc_type"] = sf_type
     return PersonChange(
         person_id=person_id_for(record["Id"]),
         sf_id=record["Id"],
-        sf_type="Lead",
+        sf_type=sf_type,
         fields=values,
         system_modstamp=record["SystemModstamp"],
+        merged_into=record.get("MasterRecordId") or None,
+        converted_to=record.get("ConvertedContactId") if record.get("IsConverted") else None,
     )
+
+
+def lead_to_person(record: dict[str, Any]) -> PersonChange:
+    """Map one Lead row (with ``LEAD_FIELDS`` and ``LEAD_SYSTEM_FIELDS``) to a person change."""
+    return _to_person(record, LEAD_FIELDS, "Lead")
+
+
+def contact_to_person(record: dict[str, Any]) -> PersonChange:
+    """Map one Contact row (with ``CONTACT_FIELDS`` and ``CONTACT_SYSTEM_FIELDS``) to a person change."""
+    return _to_person(record, CONTACT_FIELDS, "Contact")
+
+
+def fill_blanks(winner: dict[str, Any], loser: dict[str, Any]) -> dict[str, Any]:
+    """A merge's values: the winner's, with its blanks filled from the loser ("some value beats none")."""
+    merged = dict(winner)
+    for key, value in loser.items():
+        if merged.get(key) in (None, "") and value not in (None, ""):
+            merged[key] = value
+    return merged

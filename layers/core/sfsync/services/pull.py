@@ -16,10 +16,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain.cursor import Position, Window, from_stamp, to_stamp
-from ..domain.people import LEAD_FIELDS, LEAD_SYSTEM_FIELDS, PersonChange, lead_to_person
+from ..domain.people import (
+    CONTACT_FIELDS,
+    CONTACT_SYSTEM_FIELDS,
+    LEAD_FIELDS,
+    LEAD_SYSTEM_FIELDS,
+    PersonChange,
+    contact_to_person,
+    fill_blanks,
+    lead_to_person,
+    person_id_for,
+)
 from ..errors import FatalError
 from ..observability import logger
-from ..ports import Cursor, ObjectStats, PeoplePort, SalesforcePort, StatePort, Watermark
+from ..ports import Cursor, ObjectStats, PeoplePort, PersonRef, SalesforcePort, StatePort, Watermark
 
 
 @dataclass(frozen=True)
@@ -35,7 +45,12 @@ MAPPINGS: dict[str, ObjectMapping] = {
         fields=(*LEAD_SYSTEM_FIELDS, "IsDeleted", *[f for f in LEAD_FIELDS if f != "IsDeleted"]),
         to_change=lead_to_person,
     ),
+    "Contact": ObjectMapping(
+        fields=(*CONTACT_SYSTEM_FIELDS, *CONTACT_FIELDS),
+        to_change=contact_to_person,
+    ),
 }
+MAX_ALIAS_HOPS = 5
 
 
 @dataclass
@@ -93,23 +108,8 @@ class PullService:
             self.slice_records,
             include_deleted=not cursor.window.is_first_copy,
         )
-        changes = [mapping.to_change(row) for row in rows]
-        stored = self.people.digests([c.person_id for c in changes])
         stats = ObjectStats(sobject=sobject, slices=1)
-        fresh = []
-        for change in changes:
-            deleted = bool(change.fields.get("sfdc_is_deleted"))
-            if stored.get(change.person_id) == change.digest or (deleted and change.person_id not in stored):
-                stats.skipped += 1  # unchanged, or created and deleted before we ever saw it
-                continue
-            fresh.append(change)
-            if change.person_id not in stored:
-                stats.created += 1
-            elif deleted:
-                stats.deleted += 1
-            else:
-                stats.updated += 1
-        self.people.save(fresh)  # data first ...
+        self._apply([mapping.to_change(row) for row in rows], stats)  # data first ...
         more = len(rows) >= self.slice_records
         tail_start = to_stamp(from_stamp(cursor.window.upper) - self.lookback)
         tail_count = cursor.tail_count + sum(1 for row in rows if row["SystemModstamp"] >= tail_start)
@@ -138,6 +138,146 @@ class PullService:
             },
         )
         return SliceResult(sobject, cycle_id, more, stats)
+
+    def _apply(self, changes: list[PersonChange], stats: ObjectStats) -> None:
+        """Store what the rows change: merges and conversions first (rare, one transaction each),
+        then every other row in batches; rows whose mapped fields are unchanged are written nowhere."""
+        related = [person_id_for(c.merged_into) for c in changes if c.merged_into] + [
+            person_id_for(c.converted_to) for c in changes if c.converted_to
+        ]
+        refs = self._lookup([c.person_id for c in changes] + related)
+
+        def resolve(person_id: str) -> str:
+            for _ in range(MAX_ALIAS_HOPS):
+                ref = refs.get(person_id)
+                if ref is None or ref.alias_of is None:
+                    return person_id
+                person_id = ref.alias_of
+            return person_id
+
+        fresh: dict[str, PersonChange] = {}
+        for change in changes:
+            if change.merged_into and change.deleted:
+                self._merge(
+                    change, resolve(change.person_id), resolve(person_id_for(change.merged_into)), refs, stats
+                )
+            elif change.converted_to:
+                self._convert(
+                    change,
+                    resolve(change.person_id),
+                    resolve(person_id_for(change.converted_to)),
+                    refs,
+                    stats,
+                )
+            else:
+                target = resolve(change.person_id)
+                ref = refs.get(target)
+                if ref is not None and ref.digest == change.digest:
+                    stats.skipped += 1  # unchanged in every mapped field
+                    continue
+                if ref is None and change.deleted:
+                    stats.skipped += 1  # created and deleted before we ever saw it
+                    continue
+                if target != change.person_id:  # a converted lead's person receives its contact's fields
+                    existing = self.people.fields_of(target) or {}
+                    change = PersonChange(
+                        target,
+                        change.sf_id,
+                        change.sf_type,
+                        {**existing, **change.fields},
+                        change.system_modstamp,
+                    )
+                if ref is None:
+                    stats.created += 1
+                elif change.deleted:
+                    stats.deleted += 1
+                else:
+                    stats.updated += 1
+                fresh[target] = change
+                refs[target] = PersonRef(target, change.digest, change.sf_type)
+        self.people.save(list(fresh.values()))
+
+    def _lookup(self, person_ids: list[str]) -> dict[str, PersonRef]:
+        refs = self.people.lookup(person_ids)
+        for _ in range(MAX_ALIAS_HOPS):  # follow aliases to the surviving people
+            missing = [r.alias_of for r in refs.values() if r.alias_of and r.alias_of not in refs]
+            if not missing:
+                break
+            refs.update(self.people.lookup(missing))
+        return refs
+
+    def _merge(
+        self, change: PersonChange, loser: str, winner: str, refs: dict[str, PersonRef], stats: ObjectStats
+    ) -> None:
+        """A merge loser folds into the winner: the winner keeps its values, blanks filled from the loser."""
+        if loser not in refs or loser == winner:
+            stats.skipped += 1
+            return
+        loser_fields = self.people.fields_of(loser) or {}
+        winner_fields = self.people.fields_of(winner)
+        assert change.merged_into is not None
+        if winner_fields is None:  # the winner was never pulled: it takes over the loser's person
+            merged = {**loser_fields, "sfdc_is_deleted": False}
+            sf_type = change.sf_type
+        else:
+            merged = fill_blanks(winner_fields, loser_fields)
+            sf_type = refs[winner].sf_type or change.sf_type
+        result = PersonChange(winner, change.merged_into, sf_type, merged, change.system_modstamp)
+        self.people.merge(loser, result)
+        refs[loser] = PersonRef(loser, "alias", None, alias_of=winner)
+        refs[winner] = PersonRef(winner, result.digest, sf_type)
+        stats.merged += 1
+
+    def _convert(
+        self, change: PersonChange, person: str, contact: str, refs: dict[str, PersonRef], stats: ObjectStats
+    ) -> None:
+        """A converted lead's person becomes the Contact, keeping its id; into an existing contact's
+        person, the two people merge (the contact's person survives)."""
+        assert change.converted_to is not None
+        flags = {"sfdc_is_converted": True, "sfdc_converted_date": change.fields.get("sfdc_converted_date")}
+        if person not in refs:
+            stats.skipped += 1  # converted before we first saw it: the contact row brings the person
+            return
+        if contact in refs and contact != person:
+            contact_fields = self.people.fields_of(contact) or {}
+            lead_fields = self.people.fields_of(person) or {}
+            converted_on = str(change.fields.get("sfdc_converted_date") or "")
+            made_by_conversion = (
+                bool(converted_on)
+                and str(contact_fields.get("sfdc_created_date") or "")[:10] >= converted_on[:10]
+            )
+            if made_by_conversion:
+                # the contact row arrived first: its person is the conversion's own; the lead's person
+                # (the marketing id with the history) survives and takes the contact's values
+                survivor, loser, merged = person, contact, {**lead_fields, **contact_fields}
+            else:  # converted into a contact that existed before: the two people merge
+                survivor, loser, merged = contact, person, fill_blanks(contact_fields, lead_fields)
+            result = PersonChange(
+                survivor,
+                change.converted_to,
+                "Contact",
+                {**merged, **flags, "sfdc_type": "Contact"},
+                change.system_modstamp,
+            )
+            self.people.merge(loser, result)
+            if made_by_conversion:
+                self.people.alias(person_id_for(change.converted_to), person)
+            refs[loser] = PersonRef(loser, "alias", None, alias_of=survivor)
+            refs[survivor] = PersonRef(survivor, result.digest, "Contact")
+            stats.converted += 1
+            return
+        if refs[person].sf_type == "Contact":
+            stats.skipped += 1  # already converted
+            return
+        fields = {**(self.people.fields_of(person) or {}), **flags, "sfdc_type": "Contact"}
+        result = PersonChange(person, change.converted_to, "Contact", fields, change.system_modstamp)
+        self.people.save([result])
+        self.people.alias(person_id_for(change.converted_to), person)
+        refs[person] = PersonRef(person, result.digest, "Contact")
+        refs[person_id_for(change.converted_to)] = PersonRef(
+            person_id_for(change.converted_to), "alias", None, alias_of=person
+        )
+        stats.converted += 1
 
     def _cursor(self, sobject: str, cycle_id: str) -> Cursor:
         cursor = self.state.cursor(sobject)
