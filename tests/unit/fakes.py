@@ -203,3 +203,55 @@ class FakeExecutions:
             raise exc
         self.started.append((name, payload))
         return f"arn:aws:states:us-east-1:123456789012:execution:sm:{name}"
+
+
+class FakeBulk:
+    """Bulk 2.0 query jobs over a FakeSalesforce: a job snapshots its rows; pages by integer locator."""
+
+    def __init__(self, sf: FakeSalesforce, polls_until_complete: int = 1) -> None:
+        self.sf = sf
+        self.jobs: dict[str, list[dict[str, Any]]] = {}
+        self.polls: dict[str, int] = {}
+        self.polls_until_complete = polls_until_complete
+        self.ended: set[str] = set()
+        self.deleted: list[str] = []
+
+    def start(
+        self,
+        sobject: str,
+        fields: Sequence[str],
+        window: Window,
+        *,
+        include_deleted: bool,
+        after: Position | None = None,
+    ) -> str:
+        rows = self.sf.query_window(sobject, fields, window, after, 10**9, include_deleted=include_deleted)
+        job = f"750job{len(self.jobs) + 1}"
+        self.jobs[job] = rows
+        self.polls[job] = 0
+        return job
+
+    def state(self, job_id: str) -> str:
+        self.sf.calls += 1
+        if job_id in self.ended:
+            raise RetriableError(f"job {job_id} Failed")
+        self.polls[job_id] += 1
+        return "JobComplete" if self.polls[job_id] >= self.polls_until_complete else "InProgress"
+
+    def page(
+        self, job_id: str, locator: str | None, max_records: int, *, sobject: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        self.sf.calls += 1
+        if job_id in self.ended:
+            raise RetriableError(f"job {job_id} Failed")
+        start = int(locator or 0)
+        rows = self.jobs[job_id][start : start + max_records]
+        nxt = start + max_records
+        return rows, (str(nxt) if nxt < len(self.jobs[job_id]) else None)
+
+    def delete(self, job_id: str) -> bool:
+        self.deleted.append(job_id)
+        return True
+
+    def job_ended(self, exc: BaseException) -> bool:
+        return "Failed" in str(exc)

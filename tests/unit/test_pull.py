@@ -216,3 +216,56 @@ def test_stats_count_api_calls_and_slices(sf, state, people, clock) -> None:
     drain(service(sf, state, people, clock, slice_records=2))
     [stats] = state.object_stats("c1")
     assert stats.slices == 3 and stats.created == 5 and stats.api_calls == 3
+
+
+def bulk_service(sf, state, people, clock, bulk, slice_records=3) -> PullService:
+    return PullService(
+        sf,
+        state,
+        people,
+        slice_records=slice_records,
+        lookback_seconds=0,
+        clock=clock,
+        bulk=bulk,
+        bulk_wait_seconds=5,
+        sleep=lambda seconds: None,
+    )
+
+
+def test_first_copy_reads_a_bulk_job_page_by_page_then_deletes_it(sf, state, people, clock) -> None:
+    from tests.unit.fakes import FakeBulk
+
+    for second in range(8):
+        sf.put(lead_row(stamp(second)))
+    bulk = FakeBulk(sf, polls_until_complete=2)
+    slices = drain(bulk_service(sf, state, people, clock, bulk))
+    assert len(people.people) == 8 and slices == 3
+    assert bulk.deleted == ["750job1"] and len(bulk.jobs) == 1
+    assert "Lead" not in state.cursors and state.watermarks["Lead"]
+
+
+def test_a_job_still_running_yields_an_empty_slice_that_asks_for_more(sf, state, people, clock) -> None:
+    from tests.unit.fakes import FakeBulk
+
+    sf.put(lead_row(stamp(1)))
+    bulk = FakeBulk(sf, polls_until_complete=10**6)
+    result = bulk_service(sf, state, people, clock, bulk).pull_slice("Lead", "c1")
+    assert result.more is True and people.people == {}
+    assert state.cursors["Lead"].bulk_job == "750job1"
+
+
+def test_a_lost_job_is_replaced_and_resumes_after_the_last_stored_row(sf, state, people, clock) -> None:
+    from tests.unit.fakes import FakeBulk
+
+    for second in range(7):
+        sf.put(lead_row(stamp(second)))
+    bulk = FakeBulk(sf)
+    svc = bulk_service(sf, state, people, clock, bulk)
+    svc.pull_slice("Lead", "c1")
+    bulk.ended.add("750job1")  # the job expires in Salesforce
+    with pytest.raises(RetriableError):
+        svc.pull_slice("Lead", "c1")
+    assert state.cursors["Lead"].bulk_job is None
+    drain(svc)
+    assert len(people.people) == 7
+    assert len(bulk.jobs["750job2"]) == 4  # the new job starts after the 3 rows already stored

@@ -21,6 +21,13 @@ def _int(name: str, default: int) -> int:
         raise FatalError(f"environment variable {name} must be an integer, got {raw!r}") from None
 
 
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = os.environ.get(name) or default
+    if value not in allowed:
+        raise FatalError(f"environment variable {name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
 def _required(name: str) -> str:
     value = os.environ.get(name, "")
     if not value:
@@ -43,6 +50,7 @@ class Settings:
     cycle_wait_seconds: int = 300
     lease_seconds: int = 3_600
     api_version: str = "59.0"
+    first_copy_api: str = "bulk"  # "bulk" (Bulk API 2.0 query jobs) or "rest" (query pages of 2,000)
     cycle_history_days: int = 30
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -55,10 +63,11 @@ class Settings:
             salesforce_secret_arn=os.environ.get("SALESFORCE_SECRET_ARN", ""),
             state_machine_arn=os.environ.get("STATE_MACHINE_ARN", ""),
             sync_objects=objects,
-            slice_records=max(_int("SLICE_RECORDS", 10_000), 200),
+            slice_records=min(max(_int("SLICE_RECORDS", 10_000), 200), 50_000),
             page_size=min(max(_int("PAGE_SIZE", 2_000), 200), 2_000),
             lookback_seconds=_int("LOOKBACK_SECONDS", 600),
             cycle_wait_seconds=_int("CYCLE_WAIT_SECONDS", 300),
             lease_seconds=_int("LEASE_SECONDS", 3_600),
             api_version=os.environ.get("SALESFORCE_API_VERSION", "59.0"),
+            first_copy_api=_choice("FIRST_COPY_API", "bulk", ("bulk", "rest")),
         )

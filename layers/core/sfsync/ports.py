@@ -54,6 +54,8 @@ class Cursor:
     position: Position | None = None
     slices: int = 0
     tail_count: int = 0  # rows read so far with SystemModstamp in the window's tail
+    bulk_job: str | None = None  # the Bulk API 2.0 query job a first copy reads, and where it stands
+    bulk_locator: str | None = None
 
 
 @dataclass
@@ -135,6 +137,36 @@ class SalesforcePort(Protocol):
     def probe_changes(self, watermarks: dict[str, Watermark]) -> list[ChangeProbe]:
         """For every object, count rows newer than its watermark and rows in its tail, deleted rows
         included, in as few API calls as Salesforce allows (one Composite Batch per 12 objects)."""
+        ...
+
+
+class BulkPort(Protocol):
+    """Bulk API 2.0 query jobs in resumable steps (the first copy). Never blocks."""
+
+    def start(
+        self,
+        sobject: str,
+        fields: Sequence[str],
+        window: Window,
+        *,
+        include_deleted: bool,
+        after: Position | None = None,
+    ) -> str: ...
+
+    def state(self, job_id: str) -> str:
+        """One poll: UploadComplete, InProgress or JobComplete; an ended job raises RetriableError."""
+        ...
+
+    def page(
+        self, job_id: str, locator: str | None, max_records: int, *, sobject: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One results page and the next locator (None after the last page)."""
+        ...
+
+    def delete(self, job_id: str) -> bool: ...
+
+    def job_ended(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the job is gone (failed, aborted, deleted): start a new one."""
         ...
 
 

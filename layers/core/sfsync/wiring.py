@@ -13,6 +13,7 @@ from functools import cache
 
 from aws_lambda_powertools.utilities import parameters
 
+from .adapters.bulk import BulkQuery
 from .adapters.dynamo import PeopleRepository, StateRepository
 from .adapters.salesforce import SalesforceClient
 from .adapters.stepfunctions import StepFunctionsExecutions
@@ -91,16 +92,23 @@ def puller() -> PullService:
     cfg = settings()
     if not cfg.people_table:
         raise FatalError("PEOPLE_TABLE is not set")
+    client = salesforce()
     return PullService(
-        salesforce(),
+        client,
         state(),
-        PeopleRepository(cfg.people_table),
+        _people(cfg.people_table),
         slice_records=cfg.slice_records,
         lookback_seconds=cfg.lookback_seconds,
         clock=utc_now,
+        bulk=_bulk(client) if cfg.first_copy_api == "bulk" else None,
     )
 
 
 @cache
 def _people(table: str) -> PeopleRepository:
     return PeopleRepository(table)
+
+
+@cache
+def _bulk(client: SalesforceClient) -> BulkQuery:
+    return BulkQuery(client)

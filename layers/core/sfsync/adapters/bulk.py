@@ -135,6 +135,11 @@ class BulkQuery:
         self._objects: dict[str, str] = {}  # job id -> sobject
         self._converters: dict[str, dict[str, Converter]] = {}  # sobject -> field name -> converter
 
+    @staticmethod
+    def job_ended(exc: BaseException) -> bool:
+        """Whether ``exc`` means the job is gone (failed, aborted, deleted): start a new one."""
+        return ended_job(exc) is not None
+
     # -- steps ----------------------------------------------------------------------------------
     def start(
         self,

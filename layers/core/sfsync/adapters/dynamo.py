@@ -110,6 +110,8 @@ class CursorItem(_StateModel):
     position_id = UnicodeAttribute(null=True)
     slices = NumberAttribute(default=0)
     tail_count = NumberAttribute(default=0)
+    bulk_job = UnicodeAttribute(null=True)
+    bulk_locator = UnicodeAttribute(null=True)
 
 
 class CycleItem(_StateModel):
@@ -257,6 +259,8 @@ class StateRepository:
             position=position,
             slices=int(item.slices or 0),
             tail_count=int(item.tail_count or 0),
+            bulk_job=item.bulk_job,
+            bulk_locator=item.bulk_locator,
         )
 
     @_classified
@@ -271,6 +275,8 @@ class StateRepository:
             position_id=cursor.position.record_id if cursor.position else None,
             slices=cursor.slices,
             tail_count=cursor.tail_count,
+            bulk_job=cursor.bulk_job,
+            bulk_locator=cursor.bulk_locator,
         ).save()
 
     @_classified

@@ -27,9 +27,18 @@ from ..domain.people import (
     lead_to_person,
     person_id_for,
 )
-from ..errors import FatalError
+from ..errors import FatalError, RetriableError
 from ..observability import logger
-from ..ports import Cursor, ObjectStats, PeoplePort, PersonRef, SalesforcePort, StatePort, Watermark
+from ..ports import (
+    BulkPort,
+    Cursor,
+    ObjectStats,
+    PeoplePort,
+    PersonRef,
+    SalesforcePort,
+    StatePort,
+    Watermark,
+)
 
 
 @dataclass(frozen=True)
@@ -83,8 +92,14 @@ class PullService:
         slice_records: int,
         lookback_seconds: int,
         clock: Callable[[], datetime],
+        bulk: BulkPort | None = None,
+        bulk_wait_seconds: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.salesforce = salesforce
+        self.bulk = bulk
+        self.bulk_wait_seconds = bulk_wait_seconds
+        self.sleep = sleep
         self.state = state
         self.people = people
         self.slice_records = slice_records
@@ -100,26 +115,30 @@ class PullService:
         started = time.monotonic()
         calls_before = self.salesforce.api_calls
         cursor = self._cursor(sobject, cycle_id)
-        rows = self.salesforce.query_window(
-            sobject,
-            mapping.fields,
-            cursor.window,
-            cursor.position,
-            self.slice_records,
-            include_deleted=not cursor.window.is_first_copy,
-        )
+        if cursor.window.is_first_copy and self.bulk is not None:
+            rows, more, cursor = self._bulk_page(sobject, mapping, cursor)
+        else:
+            rows = self.salesforce.query_window(
+                sobject,
+                mapping.fields,
+                cursor.window,
+                cursor.position,
+                self.slice_records,
+                include_deleted=not cursor.window.is_first_copy,
+            )
+            more = len(rows) >= self.slice_records
         stats = ObjectStats(sobject=sobject, slices=1)
         self._apply([mapping.to_change(row) for row in rows], stats)  # data first ...
-        more = len(rows) >= self.slice_records
         tail_start = to_stamp(from_stamp(cursor.window.upper) - self.lookback)
         tail_count = cursor.tail_count + sum(1 for row in rows if row["SystemModstamp"] >= tail_start)
         if more:  # ... then the checkpoint
-            last = rows[-1]
-            position = Position(last["SystemModstamp"], last["Id"])
+            position = Position(rows[-1]["SystemModstamp"], rows[-1]["Id"]) if rows else cursor.position
             self.state.save_cursor(
                 replace(cursor, position=position, slices=cursor.slices + 1, tail_count=tail_count)
             )
         else:
+            if cursor.bulk_job and self.bulk is not None:
+                self.bulk.delete(cursor.bulk_job)
             # The first copy reads no deleted rows, so its tail count is only a lower bound: the
             # next probe may see a difference and sync once more, which is harmless.
             mark = Watermark(cursor.window.upper, tail_start, tail_count)
@@ -138,6 +157,46 @@ class PullService:
             },
         )
         return SliceResult(sobject, cycle_id, more, stats)
+
+    def _bulk_page(
+        self, sobject: str, mapping: ObjectMapping, cursor: Cursor
+    ) -> tuple[list[dict[str, Any]], bool, Cursor]:
+        """One page of the first copy's Bulk API 2.0 job (started, and waited for, on first use).
+
+        Returns the rows, whether more remain, and the cursor with the job's next locator. A job
+        that is still running after ``bulk_wait_seconds`` yields no rows and ``more``; a job that
+        ended without results is dropped, so the retried slice starts a new one after the
+        last stored row.
+        """
+        assert self.bulk is not None
+        job = cursor.bulk_job
+        if job is None:
+            job = self.bulk.start(
+                sobject, mapping.fields, cursor.window, include_deleted=False, after=cursor.position
+            )
+            cursor = replace(cursor, bulk_job=job, bulk_locator=None)
+            self.state.save_cursor(cursor)
+        try:
+            if cursor.bulk_locator is None and not self._job_complete(job):
+                return [], True, cursor
+            rows, locator = self.bulk.page(job, cursor.bulk_locator, self.slice_records, sobject=sobject)
+        except RetriableError as exc:
+            if self.bulk.job_ended(exc):
+                self.state.save_cursor(replace(cursor, bulk_job=None, bulk_locator=None))
+            raise
+        return rows, locator is not None, replace(cursor, bulk_locator=locator)
+
+    def _job_complete(self, job: str) -> bool:
+        assert self.bulk is not None
+        deadline = time.monotonic() + self.bulk_wait_seconds
+        pause = 0.5
+        while True:
+            if self.bulk.state(job) == "JobComplete":
+                return True
+            if time.monotonic() + pause > deadline:
+                return False
+            self.sleep(pause)
+            pause = min(pause * 2, 10.0)
 
     def _apply(self, changes: list[PersonChange], stats: ObjectStats) -> None:
         """Store what the rows change: merges and conversions first (rare, one transaction each),
