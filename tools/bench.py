@@ -3,58 +3,376 @@
 Figures are measured on the machine that runs them; nothing here asserts a time (targets
 are read by people, not tests). The emulator benchmarks run the server in this process,
 so client and server share one interpreter: the figures are a floor for the emulator.
+
+The sync benchmarks run the sync as `make demo` does: a seeded emulated org, one DynamoDB
+Local for the whole run (warmed up first: a JVM's JIT warm-up is not the sync's cost), and per
+org its own LocalStack (moto's Step Functions running the real state machine, the real handlers
+in-process, SliceRecords 10,000 as the template's default); each cycle is held at its Wait
+state, where the bench reads its figures and changes Salesforce. Salesforce API calls are
+counted by the emulated org (``Emulator.api_calls``), not by the sync; DynamoDB requests,
+items and consumed capacity by a botocore hook on every client in this process
+(``sfsync_local.bench_support.DynamoDBMeter``).
+
+    first_copy_records_per_s, first_copy_api_calls   largest org: rule fired -> first cycle's Wait
+    idle_cycle_api_calls                             largest org: the next cycle, nothing changed
+    idle_cycle_dynamodb_reads                        that idle cycle, once per org size
+    incremental_cycle_s_1000_changes                 largest org: 700 lead updates, 200 creates and
+    pull_api_calls_per_1000_changed                  100 deletes, then one cycle
+
+Extra keys say where the time went: ``lambda_seconds`` (inside each handler), ``salesforce_http``
+(requests to the org, OAuth included) and ``dynamodb`` (per table and operation: requests, items,
+capacity units, unprocessed items, seconds in the round trips). Default: a 10,000- and a
+100,000-record org (``--size``); ``--quick``: the 10,000-record org only. Progress goes to
+stderr; the functions' logs and metrics lines nowhere.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
-from typing import Any
+import warnings
+from typing import Any, TextIO
+
+from botocore.config import Config
 
 from sf_emulator.app import Emulator
 from sf_emulator.seed import seed
 from sf_emulator.server import EmulatorServer
+from sf_emulator.store import OrgView
+from sfsync.adapters.dynamo import StateRepository
+from sfsync_local.bench_support import (
+    READ_OPERATIONS,
+    CycleGate,
+    DynamoDBMeter,
+    HttpTimer,
+    Usage,
+    stdout_for_results_only,
+    warm_up,
+)
+from sfsync_local.dynamodb_local import DynamoDBLocal
+from sfsync_local.stack import LocalStack
+
+METER = DynamoDBMeter.install()  # importing creates no botocore session; every one created later is metered
+
+SINK: dict[str, TextIO] = {"out": sys.stdout}  # where the JSON lines go; main() drops everything else
+SLICE_RECORDS = 10_000  # the template's default
+CHANGES = {"update": 700, "create": 200, "delete": 100}
 
 
 def emit(name: str, value: float, unit: str, **extra: Any) -> None:
-    print(json.dumps({"name": name, "value": round(value, 3), "unit": unit, **extra}), flush=True)
+    print(
+        json.dumps({"name": name, "value": round(value, 3), "unit": unit, **extra}),
+        file=SINK["out"],
+        flush=True,
+    )
 
 
-def bench_emulator(size: int) -> None:
+def progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- the emulated org on its own ------------------------------------------------------------------
+def bench_emulator(server: EmulatorServer) -> None:
+    sf = server.salesforce()
+    started = time.perf_counter()
+    rows = 0
+    for name in ("Lead", "Contact"):
+        rows += len(
+            sf.query_all(f"SELECT Id, Name, Email, Owner.Email, SystemModstamp FROM {name}")["records"]
+        )
+    elapsed = time.perf_counter() - started
+    emit("emulator_query_paging_records_per_s", rows / elapsed, "records/s", records=rows)
+    started = time.perf_counter()
+    rows = 0
+    for page in sf.bulk2.Lead.query(
+        "SELECT Id, Name, Email, Company, SystemModstamp FROM Lead", max_records=10000
+    ):
+        rows += page.count("\n") - 1
+    for page in sf.bulk2.Contact.query(
+        "SELECT Id, Name, Email, AccountId, SystemModstamp FROM Contact", max_records=10000
+    ):
+        rows += page.count("\n") - 1
+    elapsed = time.perf_counter() - started
+    emit("emulator_bulk2_results_records_per_s", rows / elapsed, "records/s", records=rows)
+
+
+# -- the sync on the local stack -------------------------------------------------------------------
+def visible_records(server: EmulatorServer, sobject: str) -> list[dict[str, Any]]:
+    """The records of an object the sync user can see (sharing and field-level security applied)."""
+    emu = server.emulator
+    obj = emu.schema.get(sobject)
+    if obj is None:
+        return []
+    view = OrgView(emu.org, emu.integration_user["Id"])
+    return list(view.iter_records(obj, include_deleted=False))
+
+
+def per_object(stats: list[dict[str, Any]], *keys: str) -> dict[str, dict[str, int]]:
+    return {s["sobject"]: {k: int(s.get(k) or 0) for k in keys} for s in stats}
+
+
+def route_delta(emu: Emulator, before: dict[str, int]) -> dict[str, int]:
+    """API calls per emulator route since ``before`` (a copy of ``Emulator.calls_by_route``)."""
+    return {k: v - before.get(k, 0) for k, v in sorted(emu.calls_by_route.items()) if v != before.get(k, 0)}
+
+
+def lambda_seconds(invocations: list[Any]) -> dict[str, Any]:
+    """Time inside each function's handler (invocations run one at a time in the local stack)."""
+    out: dict[str, Any] = {}
+    for inv in invocations:
+        entry = out.setdefault(inv.function.removesuffix("Function"), {"calls": 0, "seconds": 0.0})
+        entry["calls"] += 1
+        entry["seconds"] = round(entry["seconds"] + inv.duration, 3)
+    return out
+
+
+class SyncScenario:
+    """One org on its own LocalStack: first copy, idle cycle, then (optionally) 1,000 changes."""
+
+    def __init__(
+        self, ddb: DynamoDBLocal, server: EmulatorServer, size: int, sync_objects: str | None = None
+    ) -> None:
+        self.ddb, self.server, self.size = ddb, server, size
+        self.parameters: dict[str, Any] = {"SliceRecords": SLICE_RECORDS}
+        if sync_objects:
+            self.parameters["SyncObjects"] = sync_objects
+        self.emu = server.emulator
+        self.gate = CycleGate()
+
+    def secret(self) -> dict[str, Any]:
+        return {
+            "auth": "client_credentials",
+            "login_url": self.server.url,
+            "client_id": self.server.credentials.client_id,
+            "client_secret": self.server.credentials.client_secret,
+            "ca_file": self.server.ca_file,
+        }
+
+    def run(self, *, report_first_copy: bool, report_idle_calls: bool, incremental: bool) -> None:
+        with LocalStack(
+            dynamodb=self.ddb,
+            stack_name=f"sfsync-bench-{self.size // 1000}k",
+            secrets={"SalesforceSecret": self.secret()},
+            parameters=self.parameters,
+            wait_gate=self.gate,
+            extra_env={"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "1"},
+        ) as stack:
+            self.gate.stack = stack
+            self.stack = stack
+            self.state = StateRepository(stack.table_name("StateTable"))
+            self.tables = {stack.table_name(lid): lid for lid in stack.tables}
+            configured = stack.configured_env("PlanFunction").get("SYNC_OBJECTS", "")
+            self.objects = [o.strip() for o in configured.split(",") if o.strip()]
+            try:
+                self.first_copy(report_first_copy)
+                self.idle_cycle(report_idle_calls)
+                if incremental:
+                    self.incremental_cycle()
+            finally:
+                self.state.set_paused(True)  # end the chain at its next hand-over
+                for _ in range(2):
+                    self.gate.release()
+                stack.wait_idle(timeout=300)
+
+    def cycle(self) -> tuple[float, int, Usage, Any]:
+        """Let the waiting cycle hand over and run the next one to its Wait: seconds, API calls, DynamoDB."""
+        calls, invoked, routes = (
+            self.emu.api_calls,
+            len(self.stack.invocations),
+            dict(self.emu.calls_by_route),
+        )
+        with METER.measure() as usage, HttpTimer(self.server.url).measure() as http:
+            started = time.perf_counter()
+            self.gate.release()
+            self.gate.reached()
+            elapsed = time.perf_counter() - started
+        self.lambdas = lambda_seconds(self.stack.invocations[invoked:])
+        self.http = http.as_dict()
+        self.routes = route_delta(self.emu, routes)
+        return elapsed, self.emu.api_calls - calls, usage, self.latest()
+
+    def latest(self) -> Any:
+        [run] = self.state.recent_cycles(1)
+        failed = [r for r in run.results if r.get("status") != "drained"]
+        if run.status != "SUCCEEDED" or failed:
+            raise RuntimeError(f"cycle {run.cycle_id} ended {run.status}: {failed}")
+        return run
+
+    def first_copy(self, report: bool) -> None:
+        visible = {o: len(visible_records(self.server, o)) for o in self.objects}
+        progress(f"{self.size:,}-record org: first copy of {visible} visible records ...")
+        calls, routes = self.emu.api_calls, dict(self.emu.calls_by_route)
+        with METER.measure() as usage, HttpTimer(self.server.url).measure() as http:
+            started = time.perf_counter()
+            self.stack.fire_rule("DispatcherFunction", "KeepAlive")
+            self.gate.reached()
+            elapsed = time.perf_counter() - started
+        calls = self.emu.api_calls - calls
+        lambdas = lambda_seconds(self.stack.invocations)
+        run = self.latest()
+        by_object = per_object(run.stats, "created", "skipped", "slices", "api_calls")
+        for sobject, counts in by_object.items():
+            counts["visible"] = visible.get(sobject, 0)
+        copied = sum(c["created"] for c in by_object.values())
+        slices = sum(c["slices"] for c in by_object.values())
+        progress(f"  first copy: {copied:,} records in {elapsed:.1f} s, {calls} API calls: {by_object}")
+        if not report:
+            return
+        extra = {
+            "records": copied,
+            "leads": by_object.get("Lead", {}).get("created", 0),
+            "objects": self.objects,
+            "org_records": self.size,
+            "slice_records": SLICE_RECORDS,
+            "slices": slices,
+            "by_object": by_object,
+        }
+        emit(
+            "first_copy_records_per_s",
+            copied / elapsed,
+            "records/s",
+            seconds=round(elapsed, 3),
+            **extra,
+            lambda_seconds=lambdas,
+            salesforce_http=http.as_dict(),
+            dynamodb=usage.by_operation(self.tables),
+        )
+        emit(
+            "first_copy_api_calls",
+            calls,
+            "Salesforce API calls",
+            **extra,
+            by_route=route_delta(self.emu, routes),
+        )
+
+    def idle_cycle(self, report_calls: bool) -> None:
+        progress(f"{self.size:,}-record org: idle cycle ...")
+        elapsed, calls, usage, run = self.cycle()
+        moved = sum(int(s.get(k) or 0) for s in run.stats for k in ("created", "updated", "deleted"))
+        progress(
+            f"  idle cycle: {elapsed:.2f} s, {calls} API calls, "
+            f"{usage.reads.requests} DynamoDB read requests, {moved} people written"
+        )
+        if report_calls:
+            emit(
+                "idle_cycle_api_calls",
+                calls,
+                "Salesforce API calls",
+                objects=self.objects,
+                records=self.size,
+                synced_objects=list(run.objects),
+                unchanged_objects=list(getattr(run, "unchanged", [])),
+                sync_counted=getattr(run, "plan_api_calls", 0)
+                + sum(s.get("api_calls", 0) for s in run.stats),
+                by_route=self.routes,
+            )
+        reads = usage.reads
+        emit(
+            "idle_cycle_dynamodb_reads",
+            reads.requests,
+            "read requests",
+            records=self.size,
+            items_read=reads.items,
+            read_capacity_units=round(reads.capacity, 1),
+            people_table_read_requests=usage.total(
+                READ_OPERATIONS, self.stack.table_name("PeopleTable")
+            ).requests,
+            write_requests=usage.writes.requests,
+            seconds=round(elapsed, 3),
+            lambda_seconds=self.lambdas,
+            salesforce_http=self.http,
+            dynamodb=usage.by_operation(self.tables),
+        )
+
+    def incremental_cycle(self) -> None:
+        admin = self.emu.admin_user_id
+        ids = sorted(r["Id"] for r in visible_records(self.server, "Lead") if not r.get("IsConverted"))
+        step = max(1, len(ids) // (CHANGES["update"] + CHANGES["delete"]))
+        picked = ids[::step][: CHANGES["update"] + CHANGES["delete"]]
+        to_update, to_delete = picked[: CHANGES["update"]], picked[CHANGES["update"] :]
+        for i, lead_id in enumerate(to_update):
+            self.emu.org.update("Lead", lead_id, {"Title": f"Benchmark title {i}"}, admin)
+        for i in range(CHANGES["create"]):
+            self.emu.org.create(
+                "Lead",
+                {"LastName": f"Benchlead{i}", "Company": "Bench Co", "Email": f"bench{i}@bench.example"},
+                admin,
+            )
+        for lead_id in to_delete:
+            self.emu.org.delete("Lead", lead_id, admin)
+        changes = sum(CHANGES.values())
+        progress(f"{self.size:,}-record org: incremental cycle after {changes} lead changes ...")
+        elapsed, calls, usage, run = self.cycle()
+        moved = per_object(run.stats, "updated", "created", "deleted", "skipped", "api_calls")
+        progress(f"  incremental cycle: {elapsed:.2f} s, {calls} API calls, {moved}")
+        extra = {
+            "records": self.size,
+            "changes": dict(CHANGES),
+            "synced_objects": list(run.objects),
+            "synced": moved,
+        }
+        emit(
+            "incremental_cycle_s_1000_changes",
+            elapsed,
+            "s",
+            **extra,
+            lambda_seconds=self.lambdas,
+            salesforce_http=self.http,
+            dynamodb=usage.by_operation(self.tables),
+        )
+        emit(
+            "pull_api_calls_per_1000_changed",
+            calls / (changes / 1000),
+            "Salesforce API calls",
+            api_calls=calls,
+            **extra,
+            by_route=self.routes,
+        )
+
+
+def bench_org(ddb: DynamoDBLocal, size: int, *, largest: bool, sync_objects: str | None) -> None:
     emulator = Emulator()
+    progress(f"seeding a {size:,}-record org ...")
     started = time.perf_counter()
     summary = seed(emulator, size=size, random_seed=7)
     emit(f"emulator_seed_{size // 1000}k_s", time.perf_counter() - started, "s", records=summary["size"])
     with EmulatorServer(emulator) as server:
-        sf = server.salesforce()
-        started = time.perf_counter()
-        rows = 0
-        for name in ("Lead", "Contact"):
-            rows += len(
-                sf.query_all(f"SELECT Id, Name, Email, Owner.Email, SystemModstamp FROM {name}")["records"]
-            )
-        elapsed = time.perf_counter() - started
-        emit("emulator_query_paging_records_per_s", rows / elapsed, "records/s", records=rows)
-        started = time.perf_counter()
-        rows = 0
-        for page in sf.bulk2.Lead.query(
-            "SELECT Id, Name, Email, Company, SystemModstamp FROM Lead", max_records=10000
-        ):
-            rows += page.count("\n") - 1
-        for page in sf.bulk2.Contact.query(
-            "SELECT Id, Name, Email, AccountId, SystemModstamp FROM Contact", max_records=10000
-        ):
-            rows += page.count("\n") - 1
-        elapsed = time.perf_counter() - started
-        emit("emulator_bulk2_results_records_per_s", rows / elapsed, "records/s", records=rows)
+        if largest:
+            bench_emulator(server)
+        SyncScenario(ddb, server, size, sync_objects).run(
+            report_first_copy=largest, report_idle_calls=largest, incremental=largest
+        )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", type=int, default=100_000, help="records in the seeded org")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", type=int, default=100_000, help="records in the largest seeded org")
+    parser.add_argument("--quick", action="store_true", help="only the 10,000-record org (a fast check)")
+    parser.add_argument(
+        "--sync-objects", help="the stack's SyncObjects parameter, e.g. Lead (default: the template's)"
+    )
     args = parser.parse_args()
-    bench_emulator(args.size)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    sizes = [10_000] if args.quick else sorted({10_000, args.size})
+    started = time.perf_counter()
+    with stdout_for_results_only() as out, DynamoDBLocal() as ddb:
+        SINK["out"] = out
+        client = ddb.client(config=Config(parameter_validation=False, retries={"max_attempts": 3}))
+        with METER.measure() as usage:
+            seconds = warm_up(client)
+        if not usage.writes.requests:
+            raise RuntimeError("the DynamoDB meter saw no request: it was installed after a session existed")
+        progress(f"DynamoDB Local warmed up in {seconds:.1f} s ({usage.writes.requests} batch writes)")
+        try:
+            for size in sizes:
+                bench_org(ddb, size, largest=size == sizes[-1], sync_objects=args.sync_objects)
+        finally:
+            SINK["out"] = sys.stdout
+    progress(f"done in {time.perf_counter() - started:.0f} s")
     return 0
 
 
