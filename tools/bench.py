@@ -142,13 +142,7 @@ class SyncScenario:
         self.gate = CycleGate()
 
     def secret(self) -> dict[str, Any]:
-        return {
-            "auth": "client_credentials",
-            "login_url": self.server.url,
-            "client_id": self.server.credentials.client_id,
-            "client_secret": self.server.credentials.client_secret,
-            "ca_file": self.server.ca_file,
-        }
+        return self.server.sync_secret()
 
     def run(self, *, report_first_copy: bool, report_idle_calls: bool, incremental: bool) -> None:
         with LocalStack(

@@ -132,13 +132,7 @@ def main() -> int:
     started = time.monotonic()
     with EmulatorServer(emulator) as server, DynamoDBLocal() as ddb:
         say(f"Emulated org at {server.url}; DynamoDB Local at {ddb.endpoint_url}")
-        secret = {
-            "auth": "client_credentials",
-            "login_url": server.url,
-            "client_id": server.credentials.client_id,
-            "client_secret": server.credentials.client_secret,
-            "ca_file": server.ca_file,
-        }
+        secret = server.sync_secret()
         with (
             redirect_stdout(StringIO()),
             LocalStack(

@@ -29,13 +29,7 @@ def org() -> Iterator[EmulatorServer]:
 
 
 def salesforce_secret(server: EmulatorServer) -> dict[str, Any]:
-    return {
-        "auth": "client_credentials",
-        "login_url": server.url,
-        "client_id": server.credentials.client_id,
-        "client_secret": server.credentials.client_secret,
-        "ca_file": server.ca_file,
-    }
+    return server.sync_secret()
 
 
 class CycleGate:

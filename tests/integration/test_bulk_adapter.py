@@ -46,14 +46,7 @@ def emu(server: EmulatorServer) -> Iterator[Emulator]:
 
 
 def client(server: EmulatorServer) -> SalesforceClient:
-    creds = {
-        "auth": "client_credentials",
-        "login_url": server.url,
-        "client_id": server.credentials.client_id,
-        "client_secret": server.credentials.client_secret,
-        "ca_file": server.ca_file,
-    }
-    return SalesforceClient(creds, page_size=2000)
+    return SalesforceClient(server.sync_secret(), page_size=2000)
 
 
 def window(emu: Emulator) -> Window:

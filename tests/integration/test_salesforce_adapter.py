@@ -34,14 +34,7 @@ def emu(server: EmulatorServer) -> Emulator:
 
 
 def client(server: EmulatorServer, **overrides: Any) -> SalesforceClient:
-    creds = {
-        "auth": "client_credentials",
-        "login_url": server.url,
-        "client_id": server.credentials.client_id,
-        "client_secret": server.credentials.client_secret,
-        "ca_file": server.ca_file,
-        **overrides,
-    }
+    creds = {**server.sync_secret(), **overrides}
     return SalesforceClient(creds, page_size=200)
 
 

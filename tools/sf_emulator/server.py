@@ -162,6 +162,17 @@ class EmulatorServer:
             version=version,
         )
 
+    def sync_secret(self) -> dict[str, str]:
+        """The Salesforce secret sfsync needs to use this org (client credentials, and this CA)."""
+        creds = self.credentials
+        return {
+            "auth": "client_credentials",
+            "login_url": self.url,
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+            "ca_file": self.ca_file,
+        }
+
     def info(self) -> dict[str, str]:
         creds = self.credentials
         return {
