@@ -213,3 +213,31 @@ def test_paused_sync_starts_no_cycle(stack: LocalStack, state: StateRepository) 
     state.set_paused(True)
     assert stack.fire_rule("DispatcherFunction", "KeepAlive")["started"] is False
     assert stack.executions() == []
+
+
+def test_request_limit_exceeded_stops_the_cycle_cleanly_and_the_next_resumes(
+    stack: LocalStack, gate: CycleGate, org: EmulatorServer, state: StateRepository, people: PeopleRepository
+) -> None:
+    run_first_cycle(stack, gate)
+    emu = org.emulator
+    # given a change in Salesforce, and the org's daily API limit already reached
+    lead_id = sorted(visible_leads(org))[0]
+    emu.org.update("Lead", lead_id, {"Title": "Waited for quota"}, emu.admin_user_id)
+    saved_limit = emu.daily_limit
+    emu.daily_limit = emu.api_calls
+    try:
+        # when the next cycle runs, then it ends cleanly, syncs nothing and says why
+        next_cycle = latest_cycle(state).cycle_id
+        gate.release()
+        gate.reached()
+        run = latest_cycle(state)
+        assert run.cycle_id != next_cycle
+        assert run.status == "SUCCEEDED" and run.objects == []
+        assert "REQUEST_LIMIT_EXCEEDED" in (run.plan_note or "")
+        assert people.get(person_id_for(lead_id)).fields["job_title"] != "Waited for quota"  # type: ignore[union-attr]
+    finally:
+        emu.daily_limit = saved_limit
+    # and once the quota is back, the following cycle brings the change
+    gate.release()
+    gate.reached()
+    assert people.get(person_id_for(lead_id)).fields["job_title"] == "Waited for quota"  # type: ignore[union-attr]

@@ -72,7 +72,9 @@ def salesforce() -> SalesforceClient:
     cfg = settings()
     if not cfg.salesforce_secret_arn:
         raise FatalError("SALESFORCE_SECRET_ARN is not set")
-    return _salesforce(cfg.salesforce_secret_arn, cfg.api_version, cfg.page_size)
+    client = _salesforce(cfg.salesforce_secret_arn, cfg.api_version, cfg.page_size)
+    client.usage = None  # a new invocation makes one call to learn today's usage before trusting it
+    return client
 
 
 @cache

@@ -106,9 +106,13 @@ class SalesforceClient:
             self.usage = (int(match.group(1)), int(match.group(2)))
 
     def _check_budget(self) -> None:
+        """Refuse a call once the org's usage reaches the budget share. The snapshot is dropped as it
+        refuses, so a warm client tries once more next time and learns the current usage."""
         if self.usage and self.usage[1] and self.usage[0] >= self.usage[1] * self.budget_share:
+            used, limit = self.usage
+            self.usage = None
             raise DeferredError(
-                f"Salesforce API budget reached: {self.usage[0]} of {self.usage[1]} daily calls "
+                f"Salesforce API budget reached: {used} of {limit} daily calls "
                 f"used (the sync stops at {self.budget_share:.0%})"
             )
 
