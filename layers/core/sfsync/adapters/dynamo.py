@@ -30,7 +30,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -363,7 +363,7 @@ def _run_json(run: CycleRun) -> dict[str, Any]:
 class BySalesforceId(GlobalSecondaryIndex["PersonItem"]):
     class Meta:
         index_name = "by-sf-id"
-        projection = AllProjection()
+        projection = KeysOnlyProjection()
 
     sf_id = UnicodeAttribute(hash_key=True)
 
@@ -502,7 +502,9 @@ class PeopleRepository:
 
     @_classified
     def by_salesforce_id(self, sf_id: str) -> list[StoredPerson]:
-        return [_person(item) for item in PersonItem.by_sf_id.query(sf_id)]
+        """People carrying ``sf_id``: a Query on the keys-only index, then a BatchGet of those people."""
+        keys = [item.person_id for item in PersonItem.by_sf_id.query(sf_id)]
+        return [_person(item) for item in PersonItem.batch_get(keys)] if keys else []
 
     @_classified
     def ids_by_email(self, email: str) -> list[str]:
