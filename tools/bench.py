@@ -40,7 +40,6 @@ from botocore.config import Config
 from sf_emulator.app import Emulator
 from sf_emulator.seed import seed
 from sf_emulator.server import EmulatorServer
-from sf_emulator.store import OrgView
 from sfsync.adapters.dynamo import StateRepository
 from sfsync_local.bench_support import (
     READ_OPERATIONS,
@@ -100,13 +99,7 @@ def bench_emulator(server: EmulatorServer) -> None:
 
 # -- the sync on the local stack -------------------------------------------------------------------
 def visible_records(server: EmulatorServer, sobject: str) -> list[dict[str, Any]]:
-    """The records of an object the sync user can see (sharing and field-level security applied)."""
-    emu = server.emulator
-    obj = emu.schema.get(sobject)
-    if obj is None:
-        return []
-    view = OrgView(emu.org, emu.integration_user["Id"])
-    return list(view.iter_records(obj, include_deleted=False))
+    return server.emulator.visible_records(sobject)
 
 
 def per_object(stats: list[dict[str, Any]], *keys: str) -> dict[str, dict[str, int]]:

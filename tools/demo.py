@@ -22,10 +22,10 @@ from typing import Any
 from sf_emulator.app import Emulator
 from sf_emulator.seed import seed
 from sf_emulator.server import EmulatorServer
-from sf_emulator.store import OrgView
 from sfsync.adapters.dynamo import PeopleRepository, StateRepository
 from sfsync.domain.people import person_id_for
 from sfsync_local.dynamodb_local import DynamoDBLocal
+from sfsync_local.expected import salesforce_people
 from sfsync_local.stack import LocalStack
 
 OUT = sys.stdout  # the demo's own report; the functions' log lines are kept off the terminal
@@ -63,16 +63,8 @@ class CycleGate:
 
 def salesforce_counts(server: EmulatorServer) -> dict[str, int]:
     """Live leads (less converted ones: their person is the contact's) and contacts the sync user sees."""
-    emu = server.emulator
-    view = OrgView(emu.org, emu.integration_user["Id"])
-    counts = {}
-    for name in ("Lead", "Contact"):
-        obj = emu.schema.get(name)
-        assert obj is not None
-        counts[name] = sum(
-            1 for r in view.iter_records(obj, include_deleted=False) if not r.get("IsConverted")
-        )
-    return counts
+    kinds = list(salesforce_people(server.emulator).values())
+    return {name: kinds.count(name) for name in ("Lead", "Contact")}
 
 
 def marketing_counts(people: PeopleRepository) -> tuple[dict[str, int], int, int]:

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from sf_emulator.server import EmulatorServer
-from sf_emulator.store import OrgView
 from sfsync.adapters.dynamo import PeopleRepository, StateRepository
 from sfsync.domain.people import person_id_for
 from sfsync.errors import FatalError, RetriableError
@@ -24,11 +23,7 @@ pytestmark = pytest.mark.timeout(240)
 
 def visible_leads(org: EmulatorServer) -> dict[str, dict[str, Any]]:
     """Leads the sync user can see, less converted ones (their person is the contact's)."""
-    emu = org.emulator
-    view = OrgView(emu.org, emu.integration_user["Id"])
-    lead = emu.schema.get("Lead")
-    assert lead is not None
-    return {r["Id"]: r for r in view.iter_records(lead, include_deleted=False) if not r.get("IsConverted")}
+    return {r["Id"]: r for r in org.emulator.visible_records("Lead") if not r.get("IsConverted")}
 
 
 def live_people(people: PeopleRepository) -> dict[str, Any]:

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from sf_emulator.server import EmulatorServer
-from sf_emulator.store import OrgView
 from sfsync.adapters.dynamo import PeopleRepository, StateRepository
 from sfsync.domain.people import person_id_for
+from sfsync_local.expected import salesforce_people as expected_people
 from sfsync_local.stack import LocalStack
 from tests.integration.conftest import CycleGate
 
@@ -17,17 +17,7 @@ pytestmark = [pytest.mark.timeout(240), pytest.mark.sync_objects("Lead,Contact")
 
 
 def salesforce_people(org: EmulatorServer) -> dict[str, str]:
-    """Salesforce id -> type of every live person the sync user sees (a converted lead is its contact)."""
-    emu = org.emulator
-    view = OrgView(emu.org, emu.integration_user["Id"])
-    out = {}
-    for name in ("Lead", "Contact"):
-        obj = emu.schema.get(name)
-        assert obj is not None
-        for record in view.iter_records(obj, include_deleted=False):
-            if not record.get("IsConverted"):
-                out[record["Id"]] = name
-    return out
+    return expected_people(org.emulator)
 
 
 def marketing_people(people: PeopleRepository) -> dict[str, str]:

@@ -21,12 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from .clock import Clock
-from .errors import SalesforceError, invalid_session
+from .errors import SalesforceError, invalid_session, not_found
 from .schema import Schema
 from .store import Org, OrgView
 
@@ -228,6 +228,13 @@ class Emulator:
             self.sessions.clear()
         return count
 
+    def visible_records(self, sobject: str) -> list[dict[str, Any]]:
+        """Live records of ``sobject`` as the sync user sees them (sharing and field security applied)."""
+        obj = self.schema.get(sobject)
+        if obj is None:
+            return []
+        return list(OrgView(self.org, self.integration_user["Id"]).iter_records(obj, include_deleted=False))
+
     # -- accounting -----------------------------------------------------------------------
     def count_call(self, route: str) -> None:
         with self.lock:
@@ -278,12 +285,12 @@ class Emulator:
                 )
             )
         except HTTPException:
-            return error_reply(SalesforceError(404, "NOT_FOUND", "The requested resource does not exist"))
+            return error_reply(not_found())
         call.args = {k: str(v) for k, v in args.items()}
         call.version = call.args.pop("version", call.version) or DEFAULT_VERSION
         try:
             if call.version not in API_VERSIONS:
-                raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+                raise not_found()
             if endpoint not in ROUTER.public and call.session is None:
                 call.session = self.session_for(call.headers.get("authorization"))
             if count and endpoint not in ROUTER.uncounted:
@@ -353,8 +360,4 @@ def error_reply(exc: SalesforceError) -> Reply:
     return Reply(status=exc.status, body=exc.body(), headers=dict(exc.headers))
 
 
-def not_found_reply() -> Reply:
-    return error_reply(SalesforceError(404, "NOT_FOUND", "The requested resource does not exist"))
-
-
-__all__ = ["ROUTER", "Call", "Emulator", "Fault", "NotFound", "Reply", "Session", "error_reply"]
+__all__ = ["ROUTER", "Call", "Emulator", "Fault", "Reply", "Session", "error_reply"]

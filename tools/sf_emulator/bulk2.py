@@ -39,7 +39,7 @@ from typing import Any
 
 from . import soql
 from .app import ROUTER, Call, Emulator, Reply
-from .errors import RecordRejected, SalesforceError
+from .errors import RecordRejected, SalesforceError, not_found
 from .ids import to18
 from .schema import FieldDef, ObjectDef, Profile, Schema
 from .store import OrgView
@@ -213,7 +213,7 @@ def _job(emu: Emulator, call: Call, kind: str) -> Job:
     with _lock:
         job = emu.jobs.get(call.args["job_id"])
     if not isinstance(job, Job) or job.kind != kind:
-        raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+        raise not_found()
     return job
 
 
@@ -865,7 +865,7 @@ RESULT_KINDS = {
 def ingest_results(emu: Emulator, call: Call) -> Reply:
     kind = RESULT_KINDS.get(call.args["result_kind"].lower())
     if kind is None:
-        raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+        raise not_found()
     job = _job(emu, call, "ingest")
     with _lock:
         if job.state not in FINAL_STATES:

@@ -7,9 +7,9 @@ import re
 from typing import Any
 
 from .app import ROUTER, Call, Emulator, Reply
-from .errors import RecordError, SalesforceError
+from .errors import RecordError, SalesforceError, not_found
 from .rest import DATA
-from .store import Org, OrgView
+from .store import Org
 
 MAX_COLLECTION = 200
 MAX_SUBREQUESTS = 25
@@ -148,7 +148,7 @@ def collections_retrieve(emu: Emulator, call: Call) -> Reply:
     assert view is not None
     obj = view.visible_object(call.args["sobject"])
     if obj is None:
-        raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+        raise not_found()
     if call.method == "POST":
         body = call.json()
         if (
@@ -192,7 +192,7 @@ def collections_upsert(emu: Emulator, call: Call) -> Reply:
     assert view is not None
     obj = view.visible_object(call.args["sobject"])
     if obj is None:
-        raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+        raise not_found()
     fdef = view.visible_field(obj, call.args["ext_field"])
     if fdef is None or not (fdef.external_id or fdef.name == "Id"):
         raise SalesforceError(
@@ -425,6 +425,3 @@ def composite_batch(emu: Emulator, call: Call) -> Reply:
             has_errors = True
             halted = halt
     return Reply(body={"hasErrors": has_errors, "results": results})
-
-
-__all__ = ["OrgView", "collections", "composite", "composite_batch"]

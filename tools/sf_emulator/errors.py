@@ -64,24 +64,8 @@ class RecordRejected(SalesforceError):
         super().__init__(400, code, message, fields)
 
 
-def malformed_query(message: str) -> SalesforceError:
-    return SalesforceError(400, "MALFORMED_QUERY", message)
-
-
-def invalid_field(message: str) -> SalesforceError:
-    return SalesforceError(400, "INVALID_FIELD", message)
-
-
 def not_found(message: str = "The requested resource does not exist") -> SalesforceError:
     return SalesforceError(404, "NOT_FOUND", message)
-
-
-def invalid_type(sobject: str) -> SalesforceError:
-    return (
-        SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
-        if not sobject
-        else SalesforceError(400, "INVALID_TYPE", f"sObject type '{sobject}' is not supported.")
-    )
 
 
 def invalid_session() -> SalesforceError:

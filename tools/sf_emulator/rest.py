@@ -14,7 +14,7 @@ from typing import Any
 from . import soql
 from .app import API_VERSIONS, ROUTER, Call, Emulator, Reply
 from .clock import format_datetime, parse_datetime
-from .errors import SalesforceError
+from .errors import SalesforceError, not_found
 from .schema import SOAP_TYPES, FieldDef, ObjectDef
 from .store import OrgView
 
@@ -133,7 +133,7 @@ def describe_field(obj: ObjectDef, fdef: FieldDef) -> dict[str, Any]:
 def _visible_object(view: OrgView, name: str) -> ObjectDef:
     obj = view.visible_object(name)
     if obj is None:
-        raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+        raise not_found()
     return obj
 
 
@@ -259,7 +259,7 @@ def sobject_by_external_id(emu: Emulator, call: Call) -> Reply:
         if r.get(fdef.name) is not None and str(r.get(fdef.name)).lower() == ext_value.lower()
     ]
     if not matches:
-        raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+        raise not_found()
     if len(matches) > 1:
         urls = [call.view.record_url(obj.name, r["Id"]) for r in matches]
         return Reply(status=300, body=urls)

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import soql
-from .clock import Clock, format_datetime, normalize_datetime, parse_date
-from .errors import RecordRejected, SalesforceError
+from .clock import Clock, normalize_datetime, parse_date
+from .errors import RecordRejected, SalesforceError, not_found
 from .ids import IdFactory, to18
 from .schema import NUMBER_TYPES, TEXT_TYPES, FieldDef, ObjectDef, Profile, Schema
 
@@ -150,7 +150,7 @@ class Org:
     def object(self, name: str) -> ObjectDef:
         obj = self.schema.get(name)
         if obj is None:
-            raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+            raise not_found()
         return obj
 
     def find(self, record_id: str) -> tuple[ObjectDef, dict[str, Any]] | None:
@@ -326,7 +326,7 @@ class Org:
         with self.lock:
             found = self.find(record_id)
             if found is None:
-                raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+                raise not_found()
             obj, record = found
             if not record.get("IsDeleted"):
                 raise RecordRejected("UNDELETE_FAILED", "Entity is not in the recycle bin")
@@ -540,7 +540,7 @@ class Org:
         with self.lock:
             found = self.find(record_id)
             if found is None:
-                raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+                raise not_found()
             record = found[1]
             self._remember(record)
             record["SystemModstamp"] = record["LastModifiedDate"] = normalize_datetime(stamp)
@@ -581,7 +581,7 @@ class Org:
         if record is not None and user_id and not OrgView(self, user_id).can_see(obj, record):
             record = None
         if record is None:
-            raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+            raise not_found()
         if record.get("IsDeleted"):
             raise SalesforceError(404, "ENTITY_IS_DELETED", "entity is deleted")
         return record
@@ -1097,7 +1097,3 @@ class OrgView:
         for fdef in self.visible_fields(obj):
             out[fdef.name] = record.get(fdef.name)
         return out
-
-
-def utc_stamp(moment: datetime) -> str:
-    return format_datetime(moment)

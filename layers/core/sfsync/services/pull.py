@@ -239,6 +239,7 @@ class PullService:
                     continue
                 if target != change.person_id:  # a converted lead's person receives its contact's fields
                     existing = self.people.fields_of(target) or {}
+                    row_digest = change.digest
                     change = PersonChange(
                         target,
                         change.sf_id,
@@ -246,6 +247,8 @@ class PullService:
                         {**existing, **change.fields},
                         change.system_modstamp,
                     )
+                    # keep the row's own digest, so reading the same row again writes nothing
+                    change.digest = row_digest
                 if ref is None:
                     stats.created += 1
                 elif change.deleted:
