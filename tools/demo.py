@@ -23,10 +23,14 @@ from sf_emulator.app import Emulator
 from sf_emulator.seed import seed
 from sf_emulator.server import EmulatorServer
 from sfsync.adapters.dynamo import PeopleRepository, StateRepository
+from sfsync.adapters.records import RecordsRepository
 from sfsync.domain.people import person_id_for
 from sfsync_local.dynamodb_local import DynamoDBLocal
-from sfsync_local.expected import salesforce_people
+from sfsync_local.expected import RECORD_OBJECTS, salesforce_people, salesforce_records
 from sfsync_local.stack import LocalStack
+
+FILTER = "Sync_To_Marketing__c"
+CUSTOM = ("Subscription__c",)
 
 OUT = sys.stdout  # the demo's own report; the functions' log lines are kept off the terminal
 
@@ -62,12 +66,20 @@ class CycleGate:
 
 
 def salesforce_counts(server: EmulatorServer) -> dict[str, int]:
-    """Live leads (less converted ones: their person is the contact's) and contacts the sync user sees."""
-    kinds = list(salesforce_people(server.emulator).values())
-    return {name: kinds.count(name) for name in ("Lead", "Contact")}
+    """Live records the sync user sees, per object; people less converted leads (their person is the
+    contact's) and less those the sync filter turns away."""
+    kinds = list(salesforce_people(server.emulator, filter_field=FILTER).values())
+    counts = {name: kinds.count(name) for name in ("Lead", "Contact")}
+    for sobject in (*RECORD_OBJECTS, *CUSTOM):
+        counts[sobject] = len(salesforce_records(server.emulator, sobject))
+    return counts
 
 
-def marketing_counts(people: PeopleRepository) -> tuple[dict[str, int], int, int]:
+def marketing_counts(
+    people: PeopleRepository, records: RecordsRepository, kept: set[str]
+) -> tuple[dict[str, int], int, int]:
+    """Live people per type and records per object; ``kept``: people the filter stopped updating
+    (still in the marketing database, no longer expected from Salesforce)."""
     counts = {"Lead": 0, "Contact": 0}
     deleted = aliases = 0
     for person in people.iterate():
@@ -75,14 +87,23 @@ def marketing_counts(people: PeopleRepository) -> tuple[dict[str, int], int, int
             aliases += 1
         elif person.fields.get("sfdc_is_deleted"):
             deleted += 1
-        elif person.sf_type in counts:
+        elif person.sf_type in counts and person.sf_id not in kept:
             counts[person.sf_type] += 1
+    for record in records.iterate():
+        if not record.is_deleted:
+            counts[record.sobject] = counts.get(record.sobject, 0) + 1
     return counts, deleted, aliases
 
 
 def report(
-    number: int, state: StateRepository, people: PeopleRepository, server: EmulatorServer, seconds: float
-) -> None:
+    number: int,
+    state: StateRepository,
+    stores: tuple[PeopleRepository, RecordsRepository],
+    server: EmulatorServer,
+    seconds: float,
+    kept: set[str],
+) -> bool:
+    """Print the cycle's record and every object's count on both sides; whether all are equal."""
     [run] = state.recent_cycles(1)
     say(
         f"\nCycle {number} ({run.cycle_id}): {run.status}, {seconds:.1f} s; plan asked Salesforce in "
@@ -90,22 +111,27 @@ def report(
     )
     for stats in run.stats:
         say(
-            f"  {stats['sobject']:<8} created {stats['created']:>5}  updated {stats['updated']:>3}  "
+            f"  {stats['sobject']:<22} created {stats['created']:>5}  updated {stats['updated']:>3}  "
             f"deleted {stats['deleted']:>3}  merged {stats['merged']:>2}  converted {stats['converted']:>2}  "
-            f"unchanged {stats['skipped']:>3}  in {stats['slices']} slice(s), {stats['api_calls']} API calls"
+            f"filtered {stats['filtered']:>3}  unchanged {stats['skipped']:>3}  "
+            f"in {stats['slices']} slice(s), {stats['api_calls']} API calls"
         )
     for result in run.results:
         if result.get("status") != "drained":
-            say(f"  {result['object']}: {result['status']} ({result.get('error')})")
-    mine, deleted, aliases = marketing_counts(people)
+            cause = str(result.get("cause") or "")[:300]
+            say(f"  {result['object']}: {result['status']} ({result.get('error')}: {cause})")
+    mine, deleted, aliases = marketing_counts(*stores, kept)
     theirs = salesforce_counts(server)
-    for name in ("Lead", "Contact"):
-        mark = "equal" if mine[name] == theirs[name] else "DIFFERENT"
-        say(f"  {name + 's':<9} Salesforce {theirs[name]:>5}   marketing people {mine[name]:>5}   -> {mark}")
+    equal = True
+    for name, count in theirs.items():
+        mark = "equal" if mine.get(name, 0) == count else "DIFFERENT"
+        equal = equal and mark == "equal"
+        say(f"  {name:<22} Salesforce {count:>5}   marketing {mine.get(name, 0):>5}   -> {mark}")
     say(
         f"  people marked deleted in Salesforce: {deleted}; merged or converted identities kept as pointers: "
-        f"{aliases}"
+        f"{aliases}; people the filter stopped updating: {len(kept)}"
     )
+    return equal
 
 
 def main() -> int:
@@ -131,7 +157,11 @@ def main() -> int:
                 dynamodb=ddb,
                 stack_name="sfsync-demo",
                 secrets={"SalesforceSecret": secret},
-                parameters={"SliceRecords": args.slice},
+                parameters={
+                    "SliceRecords": args.slice,
+                    "SyncObjects": ",".join(("Lead", "Contact", *RECORD_OBJECTS, *CUSTOM)),
+                    "SyncFilterField": FILTER,
+                },
                 wait_gate=gate,
                 extra_env={"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "1"},
             ) as stack,
@@ -143,18 +173,25 @@ def main() -> int:
             )
             state = StateRepository(stack.table_name("StateTable"))
             people = PeopleRepository(stack.table_name("PeopleTable"))
+            stores = (people, RecordsRepository(stack.table_name("RecordsTable")))
             emu, admin = server.emulator, server.emulator.admin_user_id
+            kept: set[str] = set()
+            equal = []
 
             # cycle 1: the first copy
             t0 = time.monotonic()
             say("\nFiring the schedule rule ->", stack.fire_rule("DispatcherFunction", "KeepAlive")["reason"])
             gate.reached()
-            report(1, state, people, server, time.monotonic() - t0)
+            equal.append(report(1, state, stores, server, time.monotonic() - t0, kept))
             second = stack.fire_rule("DispatcherFunction", "ManualTrigger")
             say(f"  a manual trigger while the chain lives: started={second['started']} ({second['reason']})")
 
             # cycle 2: edits, creates and deletes made in Salesforce while the chain waits
-            ids = sorted(r["Id"] for r in emu.org.records("Lead") if not r.get("IsConverted"))
+            ids = sorted(
+                r["Id"]
+                for r in emu.org.records("Lead")
+                if not r.get("IsConverted") and r.get(FILTER) is not False
+            )
             for lead_id in ids[:25]:
                 emu.org.update("Lead", lead_id, {"Title": "VP Marketing Ops"}, admin)
             for i in range(10):
@@ -168,25 +205,43 @@ def main() -> int:
             contacts = sorted(r["Id"] for r in emu.org.records("Contact"))
             for contact_id in contacts[:5]:
                 emu.org.update("Contact", contact_id, {"Department": "Demo"}, admin)
-            say("\nIn Salesforce: 25 leads edited, 10 created, 5 deleted; 5 contacts edited")
+            opportunities = sorted(r["Id"] for r in emu.visible_records("Opportunity"))
+            for opportunity_id in opportunities[:5]:
+                emu.org.update("Opportunity", opportunity_id, {"StageName": "Negotiation/Review"}, admin)
+            for task_id in sorted(r["Id"] for r in emu.visible_records("Task"))[:5]:
+                emu.org.delete("Task", task_id, admin)
+            campaign = sorted(r["Id"] for r in emu.visible_records("Campaign"))[0]
+            members = {r.get("ContactId") for r in emu.visible_records("CampaignMember")}
+            joiner = next(c for c in contacts if c not in members)
+            emu.org.create("CampaignMember", {"CampaignId": campaign, "ContactId": joiner}, admin)
+            say(
+                "\nIn Salesforce: 25 leads edited, 10 created, 5 deleted; 5 contacts edited; 5 opportunities "
+                "edited; 5 tasks deleted; 1 contact added to a campaign"
+            )
             t0 = time.monotonic()
             gate.go.release()
             gate.reached()
-            report(2, state, people, server, time.monotonic() - t0)
+            equal.append(report(2, state, stores, server, time.monotonic() - t0, kept))
 
             # cycle 3: a lead converted, two contacts merged, one lead edited twice
             converted = emu.org.convert_lead(ids[40], admin)
             emu.org.merge("Contact", contacts[10], [contacts[11]], admin)
             emu.org.update("Lead", ids[41], {"Phone": "+1 555 0100"}, admin)
             emu.org.update("Lead", ids[41], {"Phone": "+1 555 0199"}, admin)
+            accounts = sorted(r["Id"] for r in emu.visible_records("Account"))
+            emu.org.merge("Account", accounts[0], [accounts[1]], admin)
+            emu.org.update("Lead", ids[42], {FILTER: False, "Title": "Not for marketing"}, admin)
+            kept.add(ids[42])
             say(
                 f"\nIn Salesforce: lead {ids[40]} converted into contact {converted.contact_id}; contacts "
-                f"{contacts[11]} merged into {contacts[10]}; 1 lead edited twice"
+                f"{contacts[11]} merged into {contacts[10]} (roles, memberships and activities follow); "
+                f"accounts {accounts[1]} merged into {accounts[0]}; 1 lead edited twice; 1 lead's "
+                f"{FILTER} turned false (it stops updating, and stays)"
             )
             t0 = time.monotonic()
             gate.go.release()
             gate.reached()
-            report(3, state, people, server, time.monotonic() - t0)
+            equal.append(report(3, state, stores, server, time.monotonic() - t0, kept))
             person = people.get(person_id_for(ids[40]))
             assert person is not None
             say(
@@ -198,8 +253,10 @@ def main() -> int:
             t0 = time.monotonic()
             gate.go.release()
             gate.reached()
-            report(4, state, people, server, time.monotonic() - t0)
+            equal.append(report(4, state, stores, server, time.monotonic() - t0, kept))
 
+            for text in stack.runtime_errors:
+                say(f"  the local Step Functions interpreter failed a state: {text.strip().splitlines()[-1]}")
             say("\nPausing the sync and letting the chain end ...")
             state.set_paused(True)
             gate.go.release()
@@ -209,6 +266,9 @@ def main() -> int:
                 f"Salesforce API calls counted by the org: {emu.api_calls}"
             )
     say(f"\nEverything stopped. Total {time.monotonic() - started:.1f} s.")
+    if not all(equal):
+        say("Some counts differ between Salesforce and the marketing database (see above).")
+        return 1
     return 0
 
 

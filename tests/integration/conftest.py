@@ -59,13 +59,15 @@ def gate() -> CycleGate:
 def stack(
     dynamodb_local: DynamoDBLocal, org: EmulatorServer, gate: CycleGate, request: pytest.FixtureRequest
 ) -> Iterator[LocalStack]:
-    """The deployed shape, syncing Lead unless the test is marked ``@pytest.mark.sync_objects("...")``."""
+    """The deployed shape, syncing Lead unless the test is marked ``@pytest.mark.sync_objects("...")``;
+    ``@pytest.mark.stack_parameters({...})`` sets more template parameters."""
     marker = request.node.get_closest_marker("sync_objects")
     objects = marker.args[0] if marker else "Lead"
+    extra = request.node.get_closest_marker("stack_parameters")
     with LocalStack(
         dynamodb=dynamodb_local,
         secrets={"SalesforceSecret": salesforce_secret(org)},
-        parameters={"SliceRecords": 300, "SyncObjects": objects},
+        parameters={"SliceRecords": 300, "SyncObjects": objects, **(extra.args[0] if extra else {})},
         wait_gate=gate,
     ) as local:
         yield local

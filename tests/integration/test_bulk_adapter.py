@@ -16,13 +16,17 @@ from sf_emulator.seed import seed
 from sf_emulator.server import EmulatorServer
 from sfsync.adapters.bulk import BulkQuery, bulk_soql, converter, ended_job
 from sfsync.adapters.salesforce import SalesforceClient
+from sfsync.domain import people
 from sfsync.domain.cursor import Position, Window, to_stamp
 from sfsync.domain.people import lead_to_person
 from sfsync.errors import DeferredError, RetriableError
-from sfsync.services.pull import MAPPINGS
 
 FIELDS = ("Id", "SystemModstamp", "IsDeleted", "LastName", "Company")
-LEAD_FIELDS = MAPPINGS["Lead"].fields
+LEAD_FIELDS = (
+    *people.LEAD_SYSTEM_FIELDS,
+    "IsDeleted",
+    *[f for f in people.LEAD_FIELDS if f != "IsDeleted"],
+)
 
 
 @pytest.fixture(scope="module")

@@ -334,7 +334,13 @@ def test_real_template_builds(make_stack: Callable[..., LocalStack]) -> None:
     # then tables, functions, the secret and the state machine exist with local names
     ddb = stack.dynamodb_client()
     people = ddb.describe_table(TableName=stack.table_name("PeopleTable"))["Table"]
-    assert {g["IndexName"] for g in people["GlobalSecondaryIndexes"]} == {"by-sf-id", "by-email"}
+    assert {g["IndexName"] for g in people["GlobalSecondaryIndexes"]} == {
+        "by-sf-id",
+        "by-email",
+        "by-company",
+    }
+    records = ddb.describe_table(TableName=stack.table_name("RecordsTable"))["Table"]
+    assert {g["IndexName"] for g in records["GlobalSecondaryIndexes"]} == {"by-person", "by-parent"}
     ttl = ddb.describe_time_to_live(TableName=stack.table_name("StateTable"))["TimeToLiveDescription"]
     assert ttl["AttributeName"] == "expires_at"
     sm = stack.sfn.describe_state_machine(stateMachineArn=stack.state_machine_arn)

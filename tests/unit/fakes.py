@@ -7,9 +7,26 @@ from dataclasses import replace
 from typing import Any
 
 from sfsync.domain.cursor import Position, Window
-from sfsync.domain.people import PersonChange
+from sfsync.domain.people import PERSON_MAPPINGS, PersonChange
+from sfsync.domain.records import FieldInfo, RecordChange
 from sfsync.errors import RetriableError
 from sfsync.ports import ChangeProbe, Cursor, CycleRun, Lease, ObjectStats, PersonRef, Watermark
+
+# Id key prefix -> object, for the objects the unit tests use.
+PREFIXES = {
+    "00Q": "Lead",
+    "003": "Contact",
+    "001": "Account",
+    "005": "User",
+    "006": "Opportunity",
+    "00K": "OpportunityContactRole",
+    "701": "Campaign",
+    "01Y": "CampaignMemberStatus",
+    "00v": "CampaignMember",
+    "00T": "Task",
+    "00U": "Event",
+    "a00": "Subscription__c",
+}
 
 
 class FakeSalesforce:
@@ -20,10 +37,28 @@ class FakeSalesforce:
         self.calls = 0
         self.page_size = 2000
         self.fail_next: list[Exception] = []
+        self.describes = 0
+        # sobject -> extra visible fields beyond what its rows carry (e.g. a custom lookup's target)
+        self.fields: dict[str, list[FieldInfo]] = {}
 
     @property
     def api_calls(self) -> int:
         return self.calls
+
+    def describe_fields(self, sobject: str) -> list[FieldInfo]:
+        """Every field any row of the object carries, plus the person objects' mapped fields."""
+        self.calls += 1
+        self.describes += 1
+        names: dict[str, None] = dict.fromkeys(("Id", "SystemModstamp", "IsDeleted"))
+        if sobject in PERSON_MAPPINGS:
+            mapping, system = PERSON_MAPPINGS[sobject]
+            names.update(dict.fromkeys((*system, *mapping)))
+        for row in self.records.values():
+            if PREFIXES.get(row["Id"][:3]) == sobject:
+                names.update(dict.fromkeys(row))
+        declared = {f.name: f for f in self.fields.get(sobject, [])}
+        out = [declared.pop(n) if n in declared else FieldInfo(n, "string", n.endswith("__c")) for n in names]
+        return out + list(declared.values())
 
     def put(self, record: dict[str, Any]) -> None:
         self.records[record["Id"]] = dict(record)
@@ -58,6 +93,7 @@ class FakeSalesforce:
             r
             for r in self.records.values()
             if window.contains(r["SystemModstamp"])
+            and PREFIXES.get(r["Id"][:3], sobject) == sobject
             and (include_deleted or not r.get("IsDeleted"))
             and (after is None or after.is_before(r["SystemModstamp"], r["Id"]))
         ]
@@ -77,6 +113,7 @@ class FakeState:
         self.cycles: dict[str, CycleRun] = {}
         self.stats: dict[str, dict[str, ObjectStats]] = {}
         self.cursor_saves = 0
+        self.describes: dict[str, tuple[str, list[FieldInfo]]] = {}
 
     def lease(self) -> Lease | None:
         return self.lease_
@@ -124,6 +161,12 @@ class FakeState:
     def save_cursor(self, cursor: Cursor) -> None:
         self.cursor_saves += 1
         self.cursors[cursor.sobject] = replace(cursor)
+
+    def described(self, sobject: str) -> tuple[str, list[FieldInfo]] | None:
+        return self.describes.get(sobject)
+
+    def save_described(self, sobject: str, taken_at: str, fields: list[FieldInfo]) -> None:
+        self.describes[sobject] = (taken_at, list(fields))
 
     def complete_window(self, sobject: str, watermark: Watermark) -> None:
         self.watermarks[sobject] = watermark.stamp
@@ -190,6 +233,31 @@ class FakePeople:
                 raise RetriableError("simulated crash in the middle of a batch")
             self.people[change.person_id] = change
             self.writes += 1
+
+
+class FakeRecords:
+    def __init__(self) -> None:
+        self.records: dict[str, RecordChange] = {}
+        self.writes = 0
+        self.moves: list[tuple[str, str]] = []
+
+    def lookup(self, sf_ids: Sequence[str]) -> dict[str, str]:
+        return {i: self.records[i].digest for i in sf_ids if i in self.records}
+
+    def save(self, changes: Sequence[RecordChange]) -> None:
+        for change in changes:
+            self.records[change.sf_id] = replace(change)
+            self.writes += 1
+
+    def move_person(self, from_person: str, to_person: str) -> int:
+        self.moves.append((from_person, to_person))
+        moved = [r for r in self.records.values() if r.person_id == from_person]
+        for record in moved:
+            record.person_id = to_person
+        return len(moved)
+
+    def of_person(self, person_id: str, kind: str) -> list[RecordChange]:
+        return [r for r in self.records.values() if r.person_id == person_id and r.kind == kind]
 
 
 class FakeExecutions:

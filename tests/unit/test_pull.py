@@ -206,7 +206,12 @@ def test_salesforce_errors_keep_the_checkpoint(sf, state, people, clock) -> None
 
 
 def test_unknown_object_is_a_fatal_configuration_error(sf, state, people, clock) -> None:
-    with pytest.raises(FatalError, match="Widget__c"):
+    with pytest.raises(FatalError, match="Widget"):
+        service(sf, state, people, clock).pull_slice("Widget", "c1")
+
+
+def test_a_custom_object_related_to_nothing_is_a_fatal_configuration_error(sf, state, people, clock) -> None:
+    with pytest.raises(FatalError, match=r"Widget__c has no lookup to Lead, Contact or Account"):
         service(sf, state, people, clock).pull_slice("Widget__c", "c1")
 
 
@@ -215,7 +220,9 @@ def test_stats_count_api_calls_and_slices(sf, state, people, clock) -> None:
         sf.put(lead_row(stamp(second)))
     drain(service(sf, state, people, clock, slice_records=2))
     [stats] = state.object_stats("c1")
-    assert stats.slices == 3 and stats.created == 5 and stats.api_calls == 3
+    # three query pages, and the describe the first slice asked for (then kept in the state table)
+    assert stats.slices == 3 and stats.created == 5 and stats.api_calls == 4
+    assert sf.describes == 1
 
 
 def bulk_service(sf, state, people, clock, bulk, slice_records=3) -> PullService:

@@ -4,13 +4,33 @@ from __future__ import annotations
 
 from sf_emulator.app import Emulator
 
+PEOPLE = ("Lead", "Contact")
+RECORD_OBJECTS = (
+    "Account",
+    "User",
+    "Opportunity",
+    "OpportunityContactRole",
+    "Campaign",
+    "CampaignMemberStatus",
+    "CampaignMember",
+    "Task",
+    "Event",
+)
 
-def salesforce_people(emu: Emulator, objects: tuple[str, ...] = ("Lead", "Contact")) -> dict[str, str]:
+
+def salesforce_people(
+    emu: Emulator, objects: tuple[str, ...] = PEOPLE, filter_field: str | None = None
+) -> dict[str, str]:
     """Salesforce id -> type of every live person the sync user sees. A converted lead is left out:
-    its person is the contact's."""
+    its person is the contact's; so is a record the sync filter field turns away (false)."""
     return {
         record["Id"]: name
         for name in objects
         for record in emu.visible_records(name)
-        if not record.get("IsConverted")
+        if not record.get("IsConverted") and not (filter_field and record.get(filter_field) is False)
     }
+
+
+def salesforce_records(emu: Emulator, sobject: str) -> set[str]:
+    """Ids of the live records of ``sobject`` the sync user sees."""
+    return {record["Id"] for record in emu.visible_records(sobject)}

@@ -25,6 +25,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -253,6 +254,7 @@ class LocalStack:
         self.waits: list[WaitRecord] = []
         """Every Wait state that ran, with the seconds it asked for."""
         self.retry_sleeps: list[float] = []
+        self.runtime_errors: list[str] = []  # interpreter faults (States.Runtime), with their traceback
         """Every Retry back-off interval the interpreter asked for (seconds, before scaling)."""
 
         self._invoke_lock = threading.RLock()
@@ -869,7 +871,33 @@ class LocalStack:
                 backend, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header
             )
 
+        from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+
+        original_from_error = ExecutionState._from_error
+
+        def from_error(state: Any, env: Any, ex: Exception) -> Any:
+            # moto logs "unhandled exception ... States.Runtime" without saying which: keep it.
+            if type(ex).__name__ != "FailureEventException":
+                text = "".join(traceback.format_exception(ex))
+                with stack._record_lock:
+                    stack.runtime_errors.append(text)
+                logging.getLogger(__name__).warning("States.Runtime in %s: %s", state.name, text)
+            return original_from_error(state, env, ex)
+
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+        original_client_for = lambda_eval_utils.boto_client_for
+
+        def client_for(*args: Any, **kwargs: Any) -> Any:
+            # A handler runs with its own os.environ (swapped in ``_run``); a Map iteration's thread
+            # creating its Lambda client meanwhile read the environment mid-swap (KeyError, seen as
+            # States.Runtime) and used boto3's default session, which is not thread-safe. Take turns.
+            with stack._invoke_lock:
+                return original_client_for(*args, **kwargs)
+
         time_shim = types.SimpleNamespace(sleep=scaled_sleep, time=time.time, monotonic=time.monotonic)
+        self._exit.enter_context(mock.patch.object(ExecutionState, "_from_error", from_error))
+        self._exit.enter_context(mock.patch.object(lambda_eval_utils, "boto_client_for", client_for))
         self._exit.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", backend_invoke))
         self._exit.enter_context(mock.patch.object(LambdaFunction, "invoke", function_invoke))
         self._exit.enter_context(mock.patch.object(WaitFunction, "_wait_interval", wait_interval))

@@ -41,6 +41,8 @@ class Settings:
 
     state_table: str
     people_table: str = ""
+    records_table: str = ""
+    sync_filter_field: str = ""
     salesforce_secret_arn: str = ""
     state_machine_arn: str = ""
     sync_objects: tuple[str, ...] = ("Lead",)
@@ -60,6 +62,8 @@ class Settings:
         return cls(
             state_table=_required("STATE_TABLE"),
             people_table=os.environ.get("PEOPLE_TABLE", ""),
+            records_table=os.environ.get("RECORDS_TABLE", ""),
+            sync_filter_field=os.environ.get("SYNC_FILTER_FIELD", ""),
             salesforce_secret_arn=os.environ.get("SALESFORCE_SECRET_ARN", ""),
             state_machine_arn=os.environ.get("STATE_MACHINE_ARN", ""),
             sync_objects=objects,

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from .domain.cursor import Position, Window
 from .domain.people import PersonChange
+from .domain.records import FieldInfo, RecordChange
 
 
 @dataclass
@@ -69,6 +70,7 @@ class ObjectStats:
     deleted: int = 0
     merged: int = 0
     converted: int = 0
+    filtered: int = 0  # rows the sync filter field turned away
     failed: int = 0
     api_calls: int = 0
     slices: int = 0
@@ -81,6 +83,7 @@ class ObjectStats:
         "deleted",
         "merged",
         "converted",
+        "filtered",
         "failed",
         "api_calls",
         "slices",
@@ -137,6 +140,10 @@ class SalesforcePort(Protocol):
     def probe_changes(self, watermarks: dict[str, Watermark]) -> list[ChangeProbe]:
         """For every object, count rows newer than its watermark and rows in its tail, deleted rows
         included, in as few API calls as Salesforce allows (one Composite Batch per 12 objects)."""
+        ...
+
+    def describe_fields(self, sobject: str) -> list[FieldInfo]:
+        """The fields of ``sobject`` the sync user can see (one API call)."""
         ...
 
 
@@ -199,6 +206,12 @@ class StatePort(Protocol):
 
     def save_cursor(self, cursor: Cursor) -> None: ...
 
+    def described(self, sobject: str) -> tuple[str, list[FieldInfo]] | None:
+        """The object's last stored describe: when it was taken, and the visible fields."""
+        ...
+
+    def save_described(self, sobject: str, taken_at: str, fields: list[FieldInfo]) -> None: ...
+
     def complete_window(self, sobject: str, watermark: Watermark) -> None:
         """Move the watermark and drop the cursor, in one transaction (after the data is stored)."""
         ...
@@ -247,6 +260,22 @@ class PeoplePort(Protocol):
 
     def alias(self, person_id: str, target_id: str) -> None:
         """Make ``person_id`` point at ``target_id`` (idempotent)."""
+        ...
+
+
+class RecordsPort(Protocol):
+    """The marketing database's records of every object other than people."""
+
+    def lookup(self, sf_ids: Sequence[str]) -> dict[str, str]:
+        """The stored digest of each record (missing ids are absent)."""
+        ...
+
+    def save(self, changes: Sequence[RecordChange]) -> None:
+        """Write the records (batched, unprocessed items retried); idempotent."""
+        ...
+
+    def move_person(self, from_person: str, to_person: str) -> int:
+        """Re-link every record of ``from_person`` (a merge loser) to ``to_person``; how many moved."""
         ...
 
 

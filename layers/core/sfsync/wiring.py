@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from .adapters.bulk import BulkQuery
 from .adapters.dynamo import PeopleRepository, StateRepository
+from .adapters.records import RecordsRepository
 from .adapters.salesforce import SalesforceClient
 from .adapters.stepfunctions import StepFunctionsExecutions
 from .config import Settings
@@ -102,13 +103,20 @@ def puller() -> PullService:
         slice_records=cfg.slice_records,
         lookback_seconds=cfg.lookback_seconds,
         clock=utc_now,
+        records=_records(cfg.records_table) if cfg.records_table else None,
         bulk=_bulk(client) if cfg.first_copy_api == "bulk" else None,
+        filter_field=cfg.sync_filter_field or None,
     )
 
 
 @cache
 def _people(table: str) -> PeopleRepository:
     return PeopleRepository(table)
+
+
+@cache
+def _records(table: str) -> RecordsRepository:
+    return RecordsRepository(table)
 
 
 @cache

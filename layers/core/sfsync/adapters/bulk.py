@@ -283,8 +283,7 @@ class BulkQuery:
 
     def _converters_for(self, sobject: str) -> dict[str, Converter]:
         if sobject not in self._converters:
-            describe = self.client._call(lambda sf: sf.restful(f"sobjects/{sobject}/describe"))
-            fields = (describe or {}).get("fields") or []
+            fields = self.client.describe(sobject)["fields"]
             self._converters[sobject] = {str(f["name"]).lower(): converter(f) for f in fields}
         return self._converters[sobject]
 

@@ -5,10 +5,13 @@ State table access patterns (pk, sk), each a GetItem, conditional write or Query
   CONFIG / PAUSE              the pause flag
   OBJECT#<sobject> / WATERMARK   last window fully stored
   OBJECT#<sobject> / CURSOR      the open window and the last record stored
+  OBJECT#<sobject> / DESCRIBE    the fields the sync user can see, and when that was asked
   CYCLE#<id> / RUN            one cycle's record; CYCLE#<id> / OBJECT#<sobject> its per-object counters
   CYCLES / <started_at>#<id>  index of cycles, newest first (Query, paged by Limit)
 People table: a person by id (GetItem/BatchGetItem), by Salesforce id (GSI by-sf-id), by email
-(GSI by-email, sparse: only people with an email are in it).
+(GSI by-email, sparse: only people with an email are in it), a company's people (GSI by-company,
+sparse: contacts with an account). Every index keeps keys only; a Query pages, then a BatchGet.
+The records table (every other object) is in ``adapters.records``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.attributes import (
@@ -36,6 +39,7 @@ from pynamodb.transactions import TransactWrite
 
 from ..domain.cursor import Position, Window, to_stamp
 from ..domain.people import PersonChange
+from ..domain.records import FieldInfo
 from ..errors import FatalError, RetriableError
 from ..ports import Cursor, CycleRun, Lease, ObjectStats, PersonRef, Watermark
 
@@ -114,6 +118,11 @@ class CursorItem(_StateModel):
     bulk_locator = UnicodeAttribute(null=True)
 
 
+class DescribeItem(_StateModel):
+    taken_at = UnicodeAttribute()
+    fields = JSONAttribute()  # [[name, type, custom, [reference_to...]], ...]
+
+
 class CycleItem(_StateModel):
     run = JSONAttribute()
 
@@ -125,6 +134,7 @@ class CycleObjectItem(_StateModel):
     deleted = NumberAttribute(default=0)
     merged = NumberAttribute(default=0)
     converted = NumberAttribute(default=0)
+    filtered = NumberAttribute(default=0)
     failed = NumberAttribute(default=0)
     api_calls = NumberAttribute(default=0)
     slices = NumberAttribute(default=0)
@@ -137,6 +147,7 @@ STATE_MODELS: tuple[type[_StateModel], ...] = (
     FlagItem,
     WatermarkItem,
     CursorItem,
+    DescribeItem,
     CycleItem,
     CycleObjectItem,
 )
@@ -280,6 +291,24 @@ class StateRepository:
         ).save()
 
     @_classified
+    def described(self, sobject: str) -> tuple[str, list[FieldInfo]] | None:
+        try:
+            item = DescribeItem.get(_object_pk(sobject), "DESCRIBE")
+        except DescribeItem.DoesNotExist:
+            return None
+        fields = [FieldInfo(n, kind, bool(custom), tuple(refs)) for n, kind, custom, refs in item.fields]
+        return str(item.taken_at), fields
+
+    @_classified
+    def save_described(self, sobject: str, taken_at: str, fields: list[FieldInfo]) -> None:
+        DescribeItem(
+            _object_pk(sobject),
+            "DESCRIBE",
+            taken_at=taken_at,
+            fields=[[f.name, f.type, f.custom, list(f.reference_to)] for f in fields],
+        ).save()
+
+    @_classified
     def complete_window(self, sobject: str, watermark: Watermark) -> None:
         meta = WatermarkItem.Meta
         connection = Connection(region=getattr(meta, "region", None), host=getattr(meta, "host", None))
@@ -376,6 +405,14 @@ class ByEmail(GlobalSecondaryIndex["PersonItem"]):
     email = UnicodeAttribute(hash_key=True)
 
 
+class ByCompany(GlobalSecondaryIndex["PersonItem"]):
+    class Meta:
+        index_name = "by-company"
+        projection = KeysOnlyProjection()
+
+    company_id = UnicodeAttribute(hash_key=True)
+
+
 class PersonItem(Model):
     class Meta:
         table_name = "unbound-people-table"
@@ -384,6 +421,7 @@ class PersonItem(Model):
     sf_id = UnicodeAttribute(null=True)
     sf_type = UnicodeAttribute(null=True)
     email = UnicodeAttribute(null=True)  # lower-cased; absent when the person has none (sparse index)
+    company_id = UnicodeAttribute(null=True)  # the contact's Account id (sparse index)
     fields = MapAttribute[str, Any](default=dict)
     digest = UnicodeAttribute()
     sf_modstamp = UnicodeAttribute(null=True)
@@ -391,6 +429,15 @@ class PersonItem(Model):
     alias_of = UnicodeAttribute(null=True)  # set on a merged-away or converted identity: follow it
     by_sf_id = BySalesforceId()
     by_email = ByEmail()
+    by_company = ByCompany()
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list: its items, and the key the next page starts after (None: no more)."""
+
+    items: list[T]
+    next: str | None
 
 
 @dataclass(frozen=True)
@@ -470,11 +517,13 @@ class PeopleRepository:
     @staticmethod
     def _item(change: PersonChange, now: str) -> PersonItem:
         email = change.fields.get("email")
+        company = change.fields.get("sfdc_account_id")
         return PersonItem(
             change.person_id,
             sf_id=change.sf_id,
             sf_type=change.sf_type,
             email=email.lower() if isinstance(email, str) and email else None,
+            company_id=company if isinstance(company, str) and company else None,
             fields=change.fields,
             digest=change.digest,
             sf_modstamp=change.system_modstamp,
@@ -509,6 +558,16 @@ class PeopleRepository:
     @_classified
     def ids_by_email(self, email: str) -> list[str]:
         return [item.person_id for item in PersonItem.by_email.query(email.lower())]
+
+    @_classified
+    def ids_by_company(self, account_id: str, limit: int = 100, after: str | None = None) -> Page[str]:
+        """One page of a company's people (contacts whose account it is): their ids, and where the
+        next page starts (None: the last)."""
+        start = {"person_id": {"S": after}, "company_id": {"S": account_id}} if after else None
+        result = PersonItem.by_company.query(account_id, limit=limit, last_evaluated_key=start)
+        ids = [item.person_id for item in result]
+        last = result.last_evaluated_key
+        return Page(ids, str(last["person_id"]["S"]) if last else None)
 
     def iterate(self, page_size: int = 500) -> Iterator[StoredPerson]:
         """Every person (a Scan): for reconciliation, tests and the demo only, never in a cycle."""

@@ -24,6 +24,7 @@ from simple_salesforce.exceptions import SalesforceExpiredSession
 from simple_salesforce.format import format_soql
 
 from ..domain.cursor import Position, Window, soql_literal
+from ..domain.records import FieldInfo
 from ..errors import DeferredError, FatalError, RetriableError
 from ..observability import logger
 from ..ports import ChangeProbe, Watermark
@@ -86,6 +87,7 @@ class SalesforceClient:
         self.http.verify = credentials.get("ca_file") or True
         self.http.hooks["response"].append(self._observe)
         self._client: Salesforce | None = None
+        self._describes: dict[str, dict[str, Any]] = {}  # sobject -> its describe, for this instance
 
     # -- accounting -----------------------------------------------------------------------------
     @property
@@ -199,6 +201,29 @@ class SalesforceClient:
         return FatalError(f"{message}: {detail!r}" if detail is not None else f"{message}: {exc}")
 
     # -- reads ----------------------------------------------------------------------------------
+    def describe(self, sobject: str, *, fresh: bool = False) -> dict[str, Any]:
+        """The object's describe as the sync user sees it (hidden fields absent), cached per instance
+        unless ``fresh``."""
+        if fresh or sobject not in self._describes:
+            name = _identifier(sobject)
+            answer = self._call(lambda sf: sf.restful(f"sobjects/{name}/describe"))
+            if not isinstance(answer, dict) or not isinstance(answer.get("fields"), list):
+                raise RetriableError(f"the describe of {sobject} came back without fields")
+            self._describes[sobject] = answer
+        return self._describes[sobject]
+
+    def describe_fields(self, sobject: str) -> list[FieldInfo]:
+        """The fields of ``sobject`` the sync user can see, freshly described (one API call)."""
+        return [
+            FieldInfo(
+                name=str(f["name"]),
+                type=str(f.get("type", "")),
+                custom=bool(f.get("custom")),
+                reference_to=tuple(f.get("referenceTo") or ()),
+            )
+            for f in self.describe(sobject, fresh=True)["fields"]
+        ]
+
     def query_window(
         self,
         sobject: str,

@@ -110,8 +110,18 @@ def fields_digest(fields: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
-def _to_person(record: dict[str, Any], mapping: dict[str, str], sf_type: str) -> PersonChange:
+PERSON_MAPPINGS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+    "Lead": (LEAD_FIELDS, LEAD_SYSTEM_FIELDS),
+    "Contact": (CONTACT_FIELDS, CONTACT_SYSTEM_FIELDS),
+}
+
+
+def person_change(record: dict[str, Any], sf_type: str, custom: tuple[str, ...] = ()) -> PersonChange:
+    """Map one Lead or Contact row to a person change: the default mapping, plus each custom field
+    under its own API name (so a lead's and a contact's ``Score__c`` are one person field)."""
+    mapping = PERSON_MAPPINGS[sf_type][0]
     values = {target: record.get(source) for source, target in mapping.items() if source in record}
+    values.update({name: record.get(name) for name in custom if name in record})
     values["sfdc_is_deleted"] = bool(record.get("IsDeleted", False))
     values["sfdc_type"] = sf_type
     return PersonChange(
@@ -127,12 +137,12 @@ def _to_person(record: dict[str, Any], mapping: dict[str, str], sf_type: str) ->
 
 def lead_to_person(record: dict[str, Any]) -> PersonChange:
     """Map one Lead row (with ``LEAD_FIELDS`` and ``LEAD_SYSTEM_FIELDS``) to a person change."""
-    return _to_person(record, LEAD_FIELDS, "Lead")
+    return person_change(record, "Lead")
 
 
 def contact_to_person(record: dict[str, Any]) -> PersonChange:
     """Map one Contact row (with ``CONTACT_FIELDS`` and ``CONTACT_SYSTEM_FIELDS``) to a person change."""
-    return _to_person(record, CONTACT_FIELDS, "Contact")
+    return person_change(record, "Contact")
 
 
 def fill_blanks(winner: dict[str, Any], loser: dict[str, Any]) -> dict[str, Any]:

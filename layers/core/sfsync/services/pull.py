@@ -17,15 +17,21 @@ from typing import Any
 
 from ..domain.cursor import Position, Window, from_stamp, to_stamp
 from ..domain.people import (
-    CONTACT_FIELDS,
-    CONTACT_SYSTEM_FIELDS,
-    LEAD_FIELDS,
-    LEAD_SYSTEM_FIELDS,
+    PERSON_MAPPINGS,
     PersonChange,
-    contact_to_person,
     fill_blanks,
-    lead_to_person,
+    person_change,
     person_id_for,
+)
+from ..domain.records import (
+    STANDARD_RECORDS,
+    FieldInfo,
+    RecordChange,
+    RecordSpec,
+    custom_object_spec,
+    fields_to_read,
+    is_filtered_out,
+    record_change,
 )
 from ..errors import FatalError, RetriableError
 from ..observability import logger
@@ -35,31 +41,30 @@ from ..ports import (
     ObjectStats,
     PeoplePort,
     PersonRef,
+    RecordsPort,
     SalesforcePort,
     StatePort,
     Watermark,
 )
 
+MAX_ALIAS_HOPS = 5
+DESCRIBE_MAX_AGE = timedelta(hours=1)
+
+
+def supported(sobject: str) -> bool:
+    """Whether the pull knows ``sobject``: people, the standard objects, or a custom object."""
+    return sobject in PERSON_MAPPINGS or sobject in STANDARD_RECORDS or sobject.endswith("__c")
+
 
 @dataclass(frozen=True)
-class ObjectMapping:
-    """How one Salesforce object is read and stored."""
+class ReadPlan:
+    """What one object's pull selects and how its rows are stored, from the sync user's describe."""
 
+    sobject: str
     fields: tuple[str, ...]
-    to_change: Callable[[dict[str, Any]], PersonChange]
-
-
-MAPPINGS: dict[str, ObjectMapping] = {
-    "Lead": ObjectMapping(
-        fields=(*LEAD_SYSTEM_FIELDS, "IsDeleted", *[f for f in LEAD_FIELDS if f != "IsDeleted"]),
-        to_change=lead_to_person,
-    ),
-    "Contact": ObjectMapping(
-        fields=(*CONTACT_SYSTEM_FIELDS, *CONTACT_FIELDS),
-        to_change=contact_to_person,
-    ),
-}
-MAX_ALIAS_HOPS = 5
+    spec: RecordSpec | None  # None: a person object
+    custom: tuple[str, ...] = ()  # a person object's custom fields (person fields of the same name)
+    filter_field: str | None = None
 
 
 @dataclass
@@ -92,8 +97,10 @@ class PullService:
         slice_records: int,
         lookback_seconds: int,
         clock: Callable[[], datetime],
+        records: RecordsPort | None = None,
         bulk: BulkPort | None = None,
         bulk_wait_seconds: float = 60.0,
+        filter_field: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.salesforce = salesforce
@@ -102,25 +109,28 @@ class PullService:
         self.sleep = sleep
         self.state = state
         self.people = people
+        self.records = records
         self.slice_records = slice_records
         self.lookback = timedelta(seconds=lookback_seconds)
         self.clock = clock
+        self.filter_field = filter_field or None
 
     def pull_slice(self, sobject: str, cycle_id: str) -> SliceResult:
-        mapping = MAPPINGS.get(sobject)
-        if mapping is None:
+        if not supported(sobject):
             raise FatalError(
-                f"object {sobject!r} is not supported yet; supported: {', '.join(sorted(MAPPINGS))}"
+                f"object {sobject!r} is not supported: sync Lead, Contact, "
+                f"{', '.join(sorted(STANDARD_RECORDS))} or a custom object (Name__c)"
             )
         started = time.monotonic()
         calls_before = self.salesforce.api_calls
+        plan = self._read_plan(sobject)
         cursor = self._cursor(sobject, cycle_id)
         if cursor.window.is_first_copy and self.bulk is not None:
-            rows, more, cursor = self._bulk_page(sobject, mapping, cursor)
+            rows, more, cursor = self._bulk_page(plan, cursor)
         else:
             rows = self.salesforce.query_window(
                 sobject,
-                mapping.fields,
+                plan.fields,
                 cursor.window,
                 cursor.position,
                 self.slice_records,
@@ -128,7 +138,12 @@ class PullService:
             )
             more = len(rows) >= self.slice_records
         stats = ObjectStats(sobject=sobject, slices=1)
-        self._apply([mapping.to_change(row) for row in rows], stats)  # data first ...
+        kept = [row for row in rows if not self._filtered(row, plan)]
+        stats.filtered = len(rows) - len(kept)
+        if plan.spec is None:  # data first ...
+            self._apply([person_change(row, sobject, plan.custom) for row in kept], stats)
+        else:
+            self._apply_records([record_change(plan.spec, row) for row in kept], stats)
         tail_start = to_stamp(from_stamp(cursor.window.upper) - self.lookback)
         tail_count = cursor.tail_count + sum(1 for row in rows if row["SystemModstamp"] >= tail_start)
         if more:  # ... then the checkpoint
@@ -158,9 +173,44 @@ class PullService:
         )
         return SliceResult(sobject, cycle_id, more, stats)
 
-    def _bulk_page(
-        self, sobject: str, mapping: ObjectMapping, cursor: Cursor
-    ) -> tuple[list[dict[str, Any]], bool, Cursor]:
+    @staticmethod
+    def _filtered(row: dict[str, Any], plan: ReadPlan) -> bool:
+        """Turned away by the sync filter. Merges and conversions are identity events: they apply
+        whatever the filter says, so no person is left pointing at a record that is gone."""
+        if row.get("MasterRecordId") or row.get("ConvertedContactId"):
+            return False
+        return is_filtered_out(row, plan.filter_field)
+
+    def _read_plan(self, sobject: str) -> ReadPlan:
+        visible = self._visible_fields(sobject)
+        names = {f.name for f in visible}
+        if "SystemModstamp" not in names or "Id" not in names:
+            raise FatalError(
+                f"the sync user cannot read {sobject}'s Id and SystemModstamp; "
+                "grant the sync user read access to the object"
+            )
+        fields, custom = fields_to_read(sobject, visible)
+        spec: RecordSpec | None = None
+        if sobject not in PERSON_MAPPINGS:
+            try:
+                spec = STANDARD_RECORDS.get(sobject) or custom_object_spec(sobject, visible)
+            except ValueError as exc:
+                raise FatalError(str(exc)) from exc
+        filter_field = self.filter_field if self.filter_field in names else None
+        return ReadPlan(sobject, fields, spec, custom, filter_field)
+
+    def _visible_fields(self, sobject: str) -> list[FieldInfo]:
+        """The describe, stored in the state table and taken again after an hour: new custom fields
+        are picked up within the hour, at one API call per changed object per hour."""
+        now = self.clock()
+        stored = self.state.described(sobject)
+        if stored is not None and from_stamp(stored[0]) > now - DESCRIBE_MAX_AGE:
+            return stored[1]
+        fields = self.salesforce.describe_fields(sobject)
+        self.state.save_described(sobject, to_stamp(now), fields)
+        return fields
+
+    def _bulk_page(self, plan: ReadPlan, cursor: Cursor) -> tuple[list[dict[str, Any]], bool, Cursor]:
         """One page of the first copy's Bulk API 2.0 job (started, and waited for, on first use).
 
         Returns the rows, whether more remain, and the cursor with the job's next locator. A job
@@ -172,14 +222,14 @@ class PullService:
         job = cursor.bulk_job
         if job is None:
             job = self.bulk.start(
-                sobject, mapping.fields, cursor.window, include_deleted=False, after=cursor.position
+                plan.sobject, plan.fields, cursor.window, include_deleted=False, after=cursor.position
             )
             cursor = replace(cursor, bulk_job=job, bulk_locator=None)
             self.state.save_cursor(cursor)
         try:
             if cursor.bulk_locator is None and not self._job_complete(job):
                 return [], True, cursor
-            rows, locator = self.bulk.page(job, cursor.bulk_locator, self.slice_records, sobject=sobject)
+            rows, locator = self.bulk.page(job, cursor.bulk_locator, self.slice_records, sobject=plan.sobject)
         except RetriableError as exc:
             if self.bulk.job_ended(exc):
                 self.state.save_cursor(replace(cursor, bulk_job=None, bulk_locator=None))
@@ -207,12 +257,7 @@ class PullService:
         refs = self._lookup([c.person_id for c in changes] + related)
 
         def resolve(person_id: str) -> str:
-            for _ in range(MAX_ALIAS_HOPS):
-                ref = refs.get(person_id)
-                if ref is None or ref.alias_of is None:
-                    return person_id
-                person_id = ref.alias_of
-            return person_id
+            return self._resolve(person_id, refs)
 
         fresh: dict[str, PersonChange] = {}
         for change in changes:
@@ -259,6 +304,49 @@ class PullService:
                 refs[target] = PersonRef(target, change.digest, change.sf_type)
         self.people.save(list(fresh.values()))
 
+    def _apply_records(self, changes: list[RecordChange], stats: ObjectStats) -> None:
+        """Store what the rows of a non-person object change, each linked to its surviving person."""
+        if self.records is None:
+            raise FatalError(f"{changes[0].sobject if changes else 'this object'} needs RECORDS_TABLE")
+        stored = self.records.lookup([c.sf_id for c in changes])
+        people = self._lookup([person_id_for(c.person_sf_id) for c in changes if c.person_sf_id])
+        fresh: dict[str, RecordChange] = {}
+        for change in changes:
+            if stored.get(change.sf_id) == change.digest:
+                stats.skipped += 1  # unchanged in every field
+                continue
+            if change.sf_id not in stored and change.deleted:
+                stats.skipped += 1  # created and deleted before we ever saw it
+                continue
+            if change.person_sf_id:
+                change.person_id = self._resolve(person_id_for(change.person_sf_id), people)
+            if change.deleted and change.merged_into:
+                stats.merged += 1  # a merge loser: kept, marked deleted, pointing at its winner
+            elif change.deleted:
+                stats.deleted += 1
+            elif change.sf_id in stored:
+                stats.updated += 1
+            else:
+                stats.created += 1
+            fresh[change.sf_id] = change
+            stored[change.sf_id] = change.digest
+        self.records.save(list(fresh.values()))
+
+    @staticmethod
+    def _resolve(person_id: str, refs: dict[str, PersonRef]) -> str:
+        """Follow aliases (merged-away or converted identities) to the surviving person."""
+        for _ in range(MAX_ALIAS_HOPS):
+            ref = refs.get(person_id)
+            if ref is None or ref.alias_of is None:
+                return person_id
+            person_id = ref.alias_of
+        return person_id
+
+    def _move_records(self, from_person: str, to_person: str) -> None:
+        """A merge or conversion moves the loser's memberships, roles, activities and custom records."""
+        if self.records is not None and from_person != to_person:
+            self.records.move_person(from_person, to_person)
+
     def _lookup(self, person_ids: list[str]) -> dict[str, PersonRef]:
         refs = self.people.lookup(person_ids)
         for _ in range(MAX_ALIAS_HOPS):  # follow aliases to the surviving people
@@ -273,6 +361,7 @@ class PullService:
     ) -> None:
         """A merge loser folds into the winner: the winner keeps its values, blanks filled from the loser."""
         if loser not in refs or loser == winner:
+            self._move_records(change.person_id, winner)  # a replay finishes a move a crash cut short
             stats.skipped += 1
             return
         loser_fields = self.people.fields_of(loser) or {}
@@ -286,6 +375,7 @@ class PullService:
             sf_type = refs[winner].sf_type or change.sf_type
         result = PersonChange(winner, change.merged_into, sf_type, merged, change.system_modstamp)
         self.people.merge(loser, result)
+        self._move_records(loser, winner)
         refs[loser] = PersonRef(loser, "alias", None, alias_of=winner)
         refs[winner] = PersonRef(winner, result.digest, sf_type)
         stats.merged += 1
@@ -322,19 +412,23 @@ class PullService:
                 change.system_modstamp,
             )
             self.people.merge(loser, result)
+            self._move_records(loser, survivor)
             if made_by_conversion:
                 self.people.alias(person_id_for(change.converted_to), person)
             refs[loser] = PersonRef(loser, "alias", None, alias_of=survivor)
             refs[survivor] = PersonRef(survivor, result.digest, "Contact")
             stats.converted += 1
             return
-        if refs[person].sf_type == "Contact":
-            stats.skipped += 1  # already converted
+        if refs[person].sf_type == "Contact":  # already converted: a replay finishes the moves
+            self._move_records(change.person_id, person)
+            self._move_records(person_id_for(change.converted_to), person)
+            stats.skipped += 1
             return
         fields = {**(self.people.fields_of(person) or {}), **flags, "sfdc_type": "Contact"}
         result = PersonChange(person, change.converted_to, "Contact", fields, change.system_modstamp)
         self.people.save([result])
         self.people.alias(person_id_for(change.converted_to), person)
+        self._move_records(person_id_for(change.converted_to), person)
         refs[person] = PersonRef(person, result.digest, "Contact")
         refs[person_id_for(change.converted_to)] = PersonRef(
             person_id_for(change.converted_to), "alias", None, alias_of=person
