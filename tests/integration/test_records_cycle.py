@@ -4,13 +4,16 @@ sync-filter flips made in Salesforce, with counts equal on both sides after each
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from sf_emulator.server import EmulatorServer
 from sfsync.adapters.dynamo import PeopleRepository, StateRepository
 from sfsync.adapters.records import MarketingDatabase, RecordsRepository
+from sfsync.domain.cursor import to_stamp
 from sfsync.domain.people import person_id_for
+from sfsync.ports import Watermark
 from sfsync_local.expected import RECORD_OBJECTS, salesforce_people, salesforce_records
 from sfsync_local.stack import LocalStack
 from tests.integration.conftest import CycleGate
@@ -185,3 +188,44 @@ def test_every_object_first_copy_then_changes_made_in_salesforce(
         stats,
     )
     assert stats["Account"]["merged"] == 1 and stats["Task"]["deleted"] >= 1
+
+
+@pytest.mark.sync_objects("Lead,Task")
+def test_deletes_purged_while_the_sync_was_stopped_are_found_by_reconciling(
+    stack: LocalStack,
+    gate: CycleGate,
+    org: EmulatorServer,
+    people: PeopleRepository,
+    records: RecordsRepository,
+    state: StateRepository,
+) -> None:
+    emu, admin = org.emulator, org.emulator.admin_user_id
+    stack.fire_rule("DispatcherFunction", "KeepAlive")
+    gate.reached()
+    # given records deleted and purged from the recycle bin while the sync was stopped for 20 days
+    leads = sorted(salesforce_people(emu, ("Lead",), FILTER))[:3]
+    tasks_before = salesforce_records(emu, "Task")
+    for lead in leads:
+        emu.org.delete("Lead", lead, admin)
+    tasks = sorted(salesforce_records(emu, "Task"))[:3]
+    for task in tasks:
+        emu.org.delete("Task", task, admin)
+    assert emu.org.purge() >= 6
+    old = to_stamp(datetime.now(UTC) - timedelta(days=20))
+    for sobject in ("Lead", "Task"):
+        state.complete_window(sobject, Watermark(old, old, 0))
+    # when the sync resumes
+    gate.release()
+    gate.reached()
+    # then the purged records are marked deleted on the marketing side, and both sides are equal again
+    for lead in leads:
+        assert people.get(person_id_for(lead)).fields["sfdc_is_deleted"] is True  # type: ignore[union-attr]
+    for task in tasks:
+        assert records.get(task).is_deleted  # type: ignore[union-attr]
+    assert marketing_people(people) == salesforce_people(emu, ("Lead",), FILTER)
+    assert marketing_records(records)["Task"] == salesforce_records(emu, "Task")
+    [run] = state.recent_cycles(1)
+    stats = {s["sobject"]: s for s in run.stats}
+    # (deleting a lead deletes its tasks too)
+    assert stats["Lead"]["deleted"] == 3
+    assert stats["Task"]["deleted"] == len(tasks_before - salesforce_records(emu, "Task")) >= 3

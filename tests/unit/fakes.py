@@ -63,6 +63,10 @@ class FakeSalesforce:
     def put(self, record: dict[str, Any]) -> None:
         self.records[record["Id"]] = dict(record)
 
+    def existing_ids(self, sobject: str, ids: Sequence[str]) -> set[str]:
+        self.calls += -(-len(ids) // 300)
+        return {i for i in ids if i in self.records and not self.records[i].get("IsDeleted")}
+
     def probe_changes(self, watermarks: dict[str, Watermark]) -> list[ChangeProbe]:
         if self.fail_next:
             raise self.fail_next.pop(0)
@@ -223,6 +227,23 @@ class FakePeople:
         self.people.pop(person_id, None)
         self.aliases[person_id] = target_id
 
+    def live_page(self, sf_type: str, after: str | None, limit: int) -> tuple[dict[str, str], str | None]:
+        keys = sorted(k for k in self.people if after is None or k > after)
+        page, rest = keys[:limit], keys[limit:]
+        found = {
+            self.people[k].sf_id: k
+            for k in page
+            if self.people[k].sf_type == sf_type and not self.people[k].deleted
+        }
+        return found, page[-1] if rest else None
+
+    def mark_deleted(self, person_ids: Sequence[str]) -> int:
+        for pid in person_ids:
+            person = self.people[pid]
+            fields = {**person.fields, "sfdc_is_deleted": True}
+            self.people[pid] = PersonChange(pid, person.sf_id, person.sf_type, fields, person.system_modstamp)
+        return len(person_ids)
+
     def live(self) -> dict[str, PersonChange]:
         return {pid: p for pid, p in self.people.items() if not p.deleted}
 
@@ -255,6 +276,17 @@ class FakeRecords:
         for record in moved:
             record.person_id = to_person
         return len(moved)
+
+    def live_page(self, sobject: str, after: str | None, limit: int) -> tuple[list[str], str | None]:
+        keys = sorted(k for k in self.records if after is None or k > after)
+        page, rest = keys[:limit], keys[limit:]
+        ids = [k for k in page if self.records[k].sobject == sobject and not self.records[k].deleted]
+        return ids, page[-1] if rest else None
+
+    def mark_deleted(self, sf_ids: Sequence[str]) -> int:
+        for sf_id in sf_ids:
+            self.records[sf_id] = replace(self.records[sf_id], deleted=True)
+        return len(sf_ids)
 
     def of_person(self, person_id: str, kind: str) -> list[RecordChange]:
         return [r for r in self.records.values() if r.person_id == person_id and r.kind == kind]

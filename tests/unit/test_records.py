@@ -279,3 +279,43 @@ def test_a_contact_shows_its_company_and_both_owners_a_queue_owner_leaves_them_e
     view = person_view(lead, None, rep, None)
     assert view["company"] == "Own Co"  # a lead keeps its own company field
     assert view["sfdc_owner_last_name"] is None and "account_owner_last_name" not in view
+
+
+@pytest.mark.parametrize("sobject", ["Lead", "Opportunity"])
+def test_a_watermark_older_than_the_recycle_bin_reconciles_ids_before_its_window(sobject: str) -> None:
+    world = World()
+    make = (
+        (lambda **f: lead_row(stamp(1), **f))
+        if sobject == "Lead"
+        else (lambda **f: row("006", stamp(1), **f))
+    )
+    rows = [make(Description=f"r{i}") for i in range(5)]
+    for record in rows:
+        world.sf.put(record)
+    world.cycle("c1", sobject)
+    world.pull.slice_records = 2  # the reconcile pages through 2 stored records per slice
+    # given the sync stopped for 20 days, while two records were deleted and purged from the recycle bin
+    world.now += timedelta(days=20)
+    for gone in rows[:2]:
+        del world.sf.records[gone["Id"]]
+    world.touch(rows[4], Description="edited while stopped")
+    # when the object syncs again
+    slices, deleted = 0, 0
+    while True:
+        result = world.pull.pull_slice(sobject, "c2")
+        slices, deleted = slices + 1, deleted + result.stats.deleted
+        if not result.more:
+            break
+    # then the purged records are marked deleted, the rest stay, and the window brings the edit
+    assert deleted == 2 and slices >= 4
+    if sobject == "Lead":
+        live = {p.sf_id for p in world.people.live().values()}
+        edited = world.people.people[person_id_for(rows[4]["Id"])].fields["notes"]
+    else:
+        live = {i for i, r in world.records.records.items() if not r.deleted}
+        edited = world.records.records[rows[4]["Id"]].fields["Description"]
+    assert live == {r["Id"] for r in rows[2:]} and edited == "edited while stopped"
+    # and the next window does not reconcile again
+    world.now += timedelta(minutes=5)
+    assert world.pull.pull_slice(sobject, "c3").stats.deleted == 0
+    assert world.state.cursor(sobject) is None

@@ -54,6 +54,7 @@ class Settings:
     api_version: str = "59.0"
     first_copy_api: str = "bulk"  # "bulk" (Bulk API 2.0 query jobs) or "rest" (query pages of 2,000)
     cycle_history_days: int = 30
+    reconcile_after_days: int = 14  # Salesforce keeps deleted rows about 15 days
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -74,4 +75,5 @@ class Settings:
             lease_seconds=_int("LEASE_SECONDS", 3_600),
             api_version=os.environ.get("SALESFORCE_API_VERSION", "59.0"),
             first_copy_api=_choice("FIRST_COPY_API", "bulk", ("bulk", "rest")),
+            reconcile_after_days=_int("RECONCILE_AFTER_DAYS", 14),
         )

@@ -57,6 +57,10 @@ class Cursor:
     tail_count: int = 0  # rows read so far with SystemModstamp in the window's tail
     bulk_job: str | None = None  # the Bulk API 2.0 query job a first copy reads, and where it stands
     bulk_locator: str | None = None
+    # Set when the watermark is older than Salesforce keeps deleted rows: before the window, the
+    # stored records are compared with Salesforce's ids, a page per slice, from this scan position.
+    reconcile: bool = False
+    reconcile_after: str | None = None
 
 
 @dataclass
@@ -144,6 +148,10 @@ class SalesforcePort(Protocol):
 
     def describe_fields(self, sobject: str) -> list[FieldInfo]:
         """The fields of ``sobject`` the sync user can see (one API call)."""
+        ...
+
+    def existing_ids(self, sobject: str, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are live records of ``sobject`` the sync user can see (1 call per 300)."""
         ...
 
 
@@ -262,6 +270,15 @@ class PeoplePort(Protocol):
         """Make ``person_id`` point at ``target_id`` (idempotent)."""
         ...
 
+    def live_page(self, sf_type: str, after: str | None, limit: int) -> tuple[dict[str, str], str | None]:
+        """One scan page of live people of ``sf_type`` (reconciliation only): Salesforce id -> person
+        id, and where the next page starts (None: done)."""
+        ...
+
+    def mark_deleted(self, person_ids: Sequence[str]) -> int:
+        """Mark people deleted in Salesforce (kept, with ``sfdc_is_deleted``); how many changed."""
+        ...
+
 
 class RecordsPort(Protocol):
     """The marketing database's records of every object other than people."""
@@ -276,6 +293,15 @@ class RecordsPort(Protocol):
 
     def move_person(self, from_person: str, to_person: str) -> int:
         """Re-link every record of ``from_person`` (a merge loser) to ``to_person``; how many moved."""
+        ...
+
+    def live_page(self, sobject: str, after: str | None, limit: int) -> tuple[list[str], str | None]:
+        """One scan page of the live records of ``sobject`` (reconciliation only): their ids, and
+        where the next page starts (None: done)."""
+        ...
+
+    def mark_deleted(self, sf_ids: Sequence[str]) -> int:
+        """Mark records deleted in Salesforce (kept, with ``is_deleted``); how many changed."""
         ...
 
 

@@ -106,6 +106,7 @@ def puller() -> PullService:
         records=_records(cfg.records_table) if cfg.records_table else None,
         bulk=_bulk(client) if cfg.first_copy_api == "bulk" else None,
         filter_field=cfg.sync_filter_field or None,
+        reconcile_after_days=cfg.reconcile_after_days,
     )
 
 

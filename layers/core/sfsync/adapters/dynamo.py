@@ -116,6 +116,8 @@ class CursorItem(_StateModel):
     tail_count = NumberAttribute(default=0)
     bulk_job = UnicodeAttribute(null=True)
     bulk_locator = UnicodeAttribute(null=True)
+    reconcile = BooleanAttribute(null=True)
+    reconcile_after = UnicodeAttribute(null=True)
 
 
 class DescribeItem(_StateModel):
@@ -272,6 +274,8 @@ class StateRepository:
             tail_count=int(item.tail_count or 0),
             bulk_job=item.bulk_job,
             bulk_locator=item.bulk_locator,
+            reconcile=bool(item.reconcile),
+            reconcile_after=item.reconcile_after,
         )
 
     @_classified
@@ -288,6 +292,8 @@ class StateRepository:
             tail_count=cursor.tail_count,
             bulk_job=cursor.bulk_job,
             bulk_locator=cursor.bulk_locator,
+            reconcile=cursor.reconcile or None,
+            reconcile_after=cursor.reconcile_after,
         ).save()
 
     @_classified
@@ -568,6 +574,36 @@ class PeopleRepository:
         ids = [item.person_id for item in result]
         last = result.last_evaluated_key
         return Page(ids, str(last["person_id"]["S"]) if last else None)
+
+    @_classified
+    def live_page(self, sf_type: str, after: str | None, limit: int) -> tuple[dict[str, str], str | None]:
+        start = {"person_id": {"S": after}} if after else None
+        # No filter expression: ``limit`` then bounds the items read, not only those returned.
+        result = PersonItem.scan(limit=limit, last_evaluated_key=start, page_size=limit)
+        page = {
+            str(item.sf_id): item.person_id
+            for item in result
+            if item.sf_type == sf_type
+            and item.sf_id
+            and item.alias_of is None
+            and not (item.fields.as_dict() if item.fields is not None else {}).get("sfdc_is_deleted")
+        }
+        last = result.last_evaluated_key
+        return page, str(last["person_id"]["S"]) if last else None
+
+    @_classified
+    def mark_deleted(self, person_ids: Sequence[str]) -> int:
+        changes = []
+        for item in PersonItem.batch_get(list(dict.fromkeys(person_ids))):
+            fields = item.fields.as_dict() if item.fields is not None else {}
+            if item.alias_of or fields.get("sfdc_is_deleted") or not item.sf_id:
+                continue
+            fields["sfdc_is_deleted"] = True
+            changes.append(
+                PersonChange(item.person_id, item.sf_id, str(item.sf_type), fields, str(item.sf_modstamp))
+            )
+        self.save(changes)
+        return len(changes)
 
     def iterate(self, page_size: int = 500) -> Iterator[StoredPerson]:
         """Every person (a Scan): for reconciliation, tests and the demo only, never in a cycle."""

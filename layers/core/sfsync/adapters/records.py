@@ -216,6 +216,36 @@ class RecordsRepository:
             moved += 1
         return moved
 
+    # -- reconciliation (a Scan: only when deleted rows are beyond Salesforce's recycle bin) ------
+    @_classified
+    def live_page(self, sobject: str, after: str | None, limit: int) -> tuple[list[str], str | None]:
+        start = {"sf_id": {"S": after}} if after else None
+        # No filter expression: ``limit`` then bounds the items read, not only those returned.
+        result = RecordItem.scan(limit=limit, last_evaluated_key=start, page_size=limit)
+        ids = [item.sf_id for item in result if item.sobject == sobject and not item.is_deleted]
+        last = result.last_evaluated_key
+        return ids, str(last["sf_id"]["S"]) if last else None
+
+    @_classified
+    def mark_deleted(self, sf_ids: Sequence[str]) -> int:
+        changes = [
+            RecordChange(
+                sf_id=item.sf_id,
+                sobject=item.sobject,
+                kind=KINDS[type(item)],
+                fields=item.fields.as_dict() if item.fields is not None else {},
+                system_modstamp=item.sf_modstamp,
+                deleted=True,
+                parent_id=item.parent_id,
+                merged_into=item.merged_into,
+                person_id=item.person_id,
+            )
+            for item in RecordItem.batch_get(list(dict.fromkeys(sf_ids)))
+            if not item.is_deleted
+        ]
+        self.save(changes)
+        return len(changes)
+
     # -- the marketing side's reads -------------------------------------------------------------
     @_classified
     def get(self, sf_id: str) -> StoredRecord | None:

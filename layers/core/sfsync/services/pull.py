@@ -49,6 +49,7 @@ from ..ports import (
 
 MAX_ALIAS_HOPS = 5
 DESCRIBE_MAX_AGE = timedelta(hours=1)
+RECONCILE_PAGE = 3_000  # stored records compared per slice (10 Id IN queries)
 
 
 def supported(sobject: str) -> bool:
@@ -101,6 +102,7 @@ class PullService:
         bulk: BulkPort | None = None,
         bulk_wait_seconds: float = 60.0,
         filter_field: str | None = None,
+        reconcile_after_days: int = 14,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.salesforce = salesforce
@@ -114,6 +116,8 @@ class PullService:
         self.lookback = timedelta(seconds=lookback_seconds)
         self.clock = clock
         self.filter_field = filter_field or None
+        # Salesforce keeps deleted rows about 15 days; a watermark older than this may have missed some.
+        self.reconcile_after = timedelta(days=reconcile_after_days)
 
     def pull_slice(self, sobject: str, cycle_id: str) -> SliceResult:
         if not supported(sobject):
@@ -125,6 +129,8 @@ class PullService:
         calls_before = self.salesforce.api_calls
         plan = self._read_plan(sobject)
         cursor = self._cursor(sobject, cycle_id)
+        if cursor.reconcile:
+            return self._reconcile_page(plan, cursor, started, calls_before)
         if cursor.window.is_first_copy and self.bulk is not None:
             rows, more, cursor = self._bulk_page(plan, cursor)
         else:
@@ -172,6 +178,42 @@ class PullService:
             },
         )
         return SliceResult(sobject, cycle_id, more, stats)
+
+    def _reconcile_page(
+        self, plan: ReadPlan, cursor: Cursor, started: float, calls_before: int
+    ) -> SliceResult:
+        """One page of the reconcile pass: stored live records Salesforce no longer has were deleted
+        and purged while the sync was stopped; they are marked deleted, like any delete. The window
+        that follows brings the rest."""
+        sobject, limit = plan.sobject, min(self.slice_records, RECONCILE_PAGE)
+        stats = ObjectStats(sobject=sobject, slices=1)
+        if plan.spec is None:
+            people, after = self.people.live_page(sobject, cursor.reconcile_after, limit)
+            live = self.salesforce.existing_ids(sobject, list(people)) if people else set()
+            stats.deleted = self.people.mark_deleted([p for i, p in people.items() if i not in live])
+            seen = len(people)
+        else:
+            if self.records is None:
+                raise FatalError(f"{sobject} needs RECORDS_TABLE")
+            ids, after = self.records.live_page(sobject, cursor.reconcile_after, limit)
+            live = self.salesforce.existing_ids(sobject, ids) if ids else set()
+            stats.deleted = self.records.mark_deleted([i for i in ids if i not in live])
+            seen = len(ids)
+        stats.skipped = seen - stats.deleted
+        self.state.save_cursor(replace(cursor, reconcile=after is not None, reconcile_after=after))
+        stats.api_calls = self.salesforce.api_calls - calls_before
+        stats.duration_ms = int((time.monotonic() - started) * 1000)
+        self.state.add_object_stats(cursor.cycle_id, stats)
+        logger.info(
+            "reconciled a page",
+            extra={
+                "object": sobject,
+                "cycle_id": cursor.cycle_id,
+                "done": after is None,
+                "counts": stats.as_dict(),
+            },
+        )
+        return SliceResult(sobject, cursor.cycle_id, True, stats)
 
     @staticmethod
     def _filtered(row: dict[str, Any], plan: ReadPlan) -> bool:
@@ -446,7 +488,15 @@ class PullService:
                 cursor = replace(cursor, cycle_id=cycle_id)
                 self.state.save_cursor(cursor)
             return cursor
-        window = Window.open(self.state.watermark(sobject), self.clock(), self.lookback)
-        cursor = Cursor(sobject=sobject, cycle_id=cycle_id, window=window)
+        now = self.clock()
+        watermark = self.state.watermark(sobject)
+        window = Window.open(watermark, now, self.lookback)
+        stale = watermark is not None and from_stamp(watermark) < now - self.reconcile_after
+        if stale:
+            logger.info(
+                "watermark older than Salesforce keeps deleted rows: reconciling ids first",
+                extra={"object": sobject, "watermark": watermark},
+            )
+        cursor = Cursor(sobject=sobject, cycle_id=cycle_id, window=window, reconcile=stale)
         self.state.save_cursor(cursor)
         return cursor
