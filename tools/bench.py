@@ -57,7 +57,15 @@ METER = DynamoDBMeter.install()  # importing creates no botocore session; every 
 
 SINK: dict[str, TextIO] = {"out": sys.stdout}  # where the JSON lines go; main() drops everything else
 SLICE_RECORDS = 10_000  # the template's default
-CHANGES = {"update": 700, "create": 200, "delete": 100}
+# 1,000 mixed changes across objects: updates of five objects, lead creates and deletes.
+UPDATES = {
+    "Lead": ("Title", 300),
+    "Contact": ("Department", 200),
+    "Account": ("Site", 100),
+    "Opportunity": ("NextStep", 150),
+    "Task": ("Subject", 100),
+}
+CHANGES = {"update": sum(n for _, n in UPDATES.values()), "create": 100, "delete": 50}
 
 
 def emit(name: str, value: float, unit: str, **extra: Any) -> None:
@@ -275,12 +283,20 @@ class SyncScenario:
 
     def incremental_cycle(self) -> None:
         admin = self.emu.admin_user_id
-        ids = sorted(r["Id"] for r in visible_records(self.server, "Lead") if not r.get("IsConverted"))
-        step = max(1, len(ids) // (CHANGES["update"] + CHANGES["delete"]))
-        picked = ids[::step][: CHANGES["update"] + CHANGES["delete"]]
-        to_update, to_delete = picked[: CHANGES["update"]], picked[CHANGES["update"] :]
-        for i, lead_id in enumerate(to_update):
-            self.emu.org.update("Lead", lead_id, {"Title": f"Benchmark title {i}"}, admin)
+        deletable = sorted(r["Id"] for r in visible_records(self.server, "Lead") if not r.get("IsConverted"))
+        to_delete = set(deletable[:: max(1, len(deletable) // CHANGES["delete"])][: CHANGES["delete"]])
+        changed: dict[str, int] = {}
+        for sobject, (field, count) in UPDATES.items():
+            if sobject not in self.objects:
+                continue
+            ids = sorted(
+                r["Id"]
+                for r in visible_records(self.server, sobject)
+                if not r.get("IsConverted") and r["Id"] not in to_delete
+            )
+            for i, record_id in enumerate(ids[:: max(1, len(ids) // count)][:count]):
+                self.emu.org.update(sobject, record_id, {field: f"Benchmark {i}"}, admin)
+                changed[sobject] = changed.get(sobject, 0) + 1
         for i in range(CHANGES["create"]):
             self.emu.org.create(
                 "Lead",
@@ -290,13 +306,13 @@ class SyncScenario:
         for lead_id in to_delete:
             self.emu.org.delete("Lead", lead_id, admin)
         changes = sum(CHANGES.values())
-        progress(f"{self.size:,}-record org: incremental cycle after {changes} lead changes ...")
+        progress(f"{self.size:,}-record org: incremental cycle after {changes} changes: {changed} ...")
         elapsed, calls, usage, run = self.cycle()
         moved = per_object(run.stats, "updated", "created", "deleted", "skipped", "api_calls")
         progress(f"  incremental cycle: {elapsed:.2f} s, {calls} API calls, {moved}")
         extra = {
             "records": self.size,
-            "changes": dict(CHANGES),
+            "changes": {**CHANGES, "updated_by_object": changed},
             "synced_objects": list(run.objects),
             "synced": moved,
         }

@@ -166,6 +166,9 @@ class FakeState:
         self.cursor_saves += 1
         self.cursors[cursor.sobject] = replace(cursor)
 
+    def plan_marks(self, sobjects: Sequence[str]) -> dict[str, tuple[Watermark | None, bool]]:
+        return {o: (self.watermark_detail(o), o in self.cursors) for o in sobjects}
+
     def described(self, sobject: str) -> tuple[str, list[FieldInfo]] | None:
         return self.describes.get(sobject)
 

@@ -276,3 +276,27 @@ def test_a_lost_job_is_replaced_and_resumes_after_the_last_stored_row(sf, state,
     drain(svc)
     assert len(people.people) == 7
     assert len(bulk.jobs["750job2"]) == 4  # the new job starts after the 3 rows already stored
+
+
+def test_a_window_one_slice_does_not_drain_goes_on_through_bulk_with_deleted_rows(
+    sf, state, people, clock
+) -> None:
+    from tests.unit.fakes import FakeBulk
+
+    bulk = FakeBulk(sf)
+    svc = PullService(sf, state, people, slice_records=3, lookback_seconds=0, clock=clock, bulk=bulk)
+    sf.put(lead_row(stamp(1)))
+    drain(svc, "c1")
+    jobs_after_first_copy = len(bulk.jobs)
+    clock.advance(300)
+    changed = [lead_row(stamp(5, minute=2, hour=12)) for _ in range(6)]
+    changed.append(lead_row(stamp(6, minute=2, hour=12), IsDeleted=True))
+    for row in changed:
+        sf.put(row)
+    assert drain(svc, "c2") == 3  # one REST page of 3, then the job's pages of 3 and 1
+    assert len(bulk.jobs) == jobs_after_first_copy + 1
+    [rows] = [bulk.jobs[j] for j in list(bulk.jobs)[jobs_after_first_copy:]]
+    assert any(r["IsDeleted"] for r in rows)  # the later window's job is a queryAll
+    assert {p.sf_id for p in people.live().values()} == {r["Id"] for r in changed[:6]} | {
+        next(iter(people.people.values())).sf_id
+    }

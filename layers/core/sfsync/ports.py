@@ -212,6 +212,10 @@ class StatePort(Protocol):
 
     def cursor(self, sobject: str) -> Cursor | None: ...
 
+    def plan_marks(self, sobjects: Sequence[str]) -> dict[str, tuple[Watermark | None, bool]]:
+        """For each object, its watermark and whether a window is open, in two batched reads."""
+        ...
+
     def save_cursor(self, cursor: Cursor) -> None: ...
 
     def described(self, sobject: str) -> tuple[str, list[FieldInfo]] | None:

@@ -75,9 +75,8 @@ class Planner:
     def _changed_objects(self, run: CycleRun) -> list[str]:
         always: list[str] = []
         marks: dict[str, Watermark] = {}
-        for sobject in self.objects:
-            mark = self.state.watermark_detail(sobject)
-            if mark is None or self.state.cursor(sobject) is not None:
+        for sobject, (mark, window_open) in self.state.plan_marks(self.objects).items():
+            if mark is None or window_open:
                 always.append(sobject)
             else:
                 marks[sobject] = mark

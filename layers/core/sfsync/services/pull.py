@@ -131,7 +131,10 @@ class PullService:
         cursor = self._cursor(sobject, cycle_id)
         if cursor.reconcile:
             return self._reconcile_page(plan, cursor, started, calls_before)
-        if cursor.window.is_first_copy and self.bulk is not None:
+        # Bulk API 2.0 for the first copy, and for the rest of any window a first slice did not drain
+        # (more than SliceRecords changed): a job and a page per slice beat REST pages of 2,000.
+        big = cursor.window.is_first_copy or cursor.slices > 0 or cursor.bulk_job is not None
+        if big and self.bulk is not None:
             rows, more, cursor = self._bulk_page(plan, cursor)
         else:
             rows = self.salesforce.query_window(
@@ -264,7 +267,11 @@ class PullService:
         job = cursor.bulk_job
         if job is None:
             job = self.bulk.start(
-                plan.sobject, plan.fields, cursor.window, include_deleted=False, after=cursor.position
+                plan.sobject,
+                plan.fields,
+                cursor.window,
+                include_deleted=not cursor.window.is_first_copy,  # a later window reads deletes too
+                after=cursor.position,
             )
             cursor = replace(cursor, bulk_job=job, bulk_locator=None)
             self.state.save_cursor(cursor)
@@ -468,8 +475,10 @@ class PullService:
             return
         fields = {**(self.people.fields_of(person) or {}), **flags, "sfdc_type": "Contact"}
         result = PersonChange(person, change.converted_to, "Contact", fields, change.system_modstamp)
-        self.people.save([result])
-        self.people.alias(person_id_for(change.converted_to), person)
+        # the person and the contact id's alias in one transaction: were a crash to fall between two
+        # writes, the replay (which skips a lead already converted) would never write the alias, and
+        # the contact row would make a second person
+        self.people.merge(person_id_for(change.converted_to), result)
         self._move_records(person_id_for(change.converted_to), person)
         refs[person] = PersonRef(person, result.digest, "Contact")
         refs[person_id_for(change.converted_to)] = PersonRef(
