@@ -60,7 +60,7 @@ SLICE_RECORDS = 10_000  # the template's default
 # 1,000 mixed changes across objects: updates of five objects, lead creates and deletes.
 UPDATES = {
     "Lead": ("Title", 300),
-    "Contact": ("Department", 200),
+    "Contact": ("Title", 200),
     "Account": ("Site", 100),
     "Opportunity": ("NextStep", 150),
     "Task": ("Subject", 100),
