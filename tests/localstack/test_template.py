@@ -175,6 +175,11 @@ def test_real_template_resolves_tables_functions_and_state_machine() -> None:
     assert {g["IndexName"] for g in tables["PeopleTable"].create_kwargs["GlobalSecondaryIndexes"]} == {
         "by-sf-id",
         "by-email",
+        "by-company",
+    }
+    assert {g["IndexName"] for g in tables["RecordsTable"].create_kwargs["GlobalSecondaryIndexes"]} == {
+        "by-person",
+        "by-parent",
     }
     assert set(functions) == {"DispatcherFunction", "PlanFunction", "SyncObjectFunction", "FinishFunction"}
     for spec in functions.values():
@@ -182,6 +187,7 @@ def test_real_template_resolves_tables_functions_and_state_machine() -> None:
         assert spec.handler_file.name == "app.py"
         assert spec.environment["STATE_TABLE"] == "sfx-StateTable"
     assert functions["SyncObjectFunction"].environment["PEOPLE_TABLE"] == "sfx-PeopleTable"
+    assert functions["SyncObjectFunction"].environment["RECORDS_TABLE"] == "sfx-RecordsTable"
     assert functions["SyncObjectFunction"].environment["SALESFORCE_SECRET_ARN"].endswith(":secret:sf")
     assert functions["DispatcherFunction"].environment["STATE_MACHINE_ARN"] == sm.arn
     assert sm.name == "sfx-cycle"

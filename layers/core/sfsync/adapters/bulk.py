@@ -133,7 +133,8 @@ class BulkQuery:
     def __init__(self, client: SalesforceClient) -> None:
         self.client = client
         self._objects: dict[str, str] = {}  # job id -> sobject
-        self._converters: dict[str, dict[str, Converter]] = {}  # sobject -> field name -> converter
+        # sobject -> (the describe they came from, field name -> converter)
+        self._converters: dict[str, tuple[dict[str, Any], dict[str, Converter]]] = {}
 
     @staticmethod
     def job_ended(exc: BaseException) -> bool:
@@ -282,10 +283,17 @@ class BulkQuery:
         return self._objects[job_id]
 
     def _converters_for(self, sobject: str) -> dict[str, Converter]:
-        if sobject not in self._converters:
-            fields = self.client.describe(sobject)["fields"]
-            self._converters[sobject] = {str(f["name"]).lower(): converter(f) for f in fields}
-        return self._converters[sobject]
+        """Converters from the client's describe, rebuilt when the client describes the object anew
+        (the pull does, hourly, to pick up new fields)."""
+        describe = self.client.describe(sobject)
+        cached = self._converters.get(sobject)
+        if cached is None or cached[0] is not describe:
+            fields = describe["fields"]
+            cached = self._converters[sobject] = (
+                describe,
+                {str(f["name"]).lower(): converter(f) for f in fields},
+            )
+        return cached[1]
 
     @staticmethod
     def _parse(job_id: str, text: str, converters: dict[str, Converter]) -> list[dict[str, Any]]:
