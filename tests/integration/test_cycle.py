@@ -236,3 +236,30 @@ def test_request_limit_exceeded_stops_the_cycle_cleanly_and_the_next_resumes(
     gate.release()
     gate.reached()
     assert people.get(person_id_for(lead_id)).fields["job_title"] == "Waited for quota"  # type: ignore[union-attr]
+
+
+def test_same_second_ties_across_slices_and_a_bulk_tail_lose_nothing(
+    stack: LocalStack, gate: CycleGate, org: EmulatorServer, state: StateRepository, people: PeopleRepository
+) -> None:
+    run_first_cycle(stack, gate)
+    emu = org.emulator
+    # given 700 leads created in one second (SystemModstamp ties), more than two slices of 300
+    emu.clock.freeze()
+    try:
+        created = [
+            emu.org.create("Lead", {"LastName": f"Tie{i}", "Company": "Same Second"}, emu.admin_user_id)["Id"]
+            for i in range(700)
+        ]
+    finally:
+        emu.clock.unfreeze()
+    assert len({emu.org.get(i)["SystemModstamp"] for i in created}) == 1  # type: ignore[index]
+    # when the next cycle runs: one REST slice, then Bulk API 2.0 for the rest of the window
+    jobs_before = emu.calls_by_route.get("create_query_job", 0)
+    gate.release()
+    gate.reached()
+    # then every lead arrives exactly once, across several slices cut inside the tie
+    [stats] = latest_cycle(state).stats
+    assert stats["created"] == 700 and stats["slices"] >= 3
+    assert set(created) <= set(live_people(people))
+    assert sum(1 for p in people.iterate() if p.fields.get("company") == "Same Second") == 700
+    assert emu.calls_by_route.get("create_query_job", 0) == jobs_before + 1
