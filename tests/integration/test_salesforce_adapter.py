@@ -178,8 +178,10 @@ def test_probe_counts_newer_and_tail_rows_in_one_call(server: EmulatorServer, em
     assert lead_again.tail == lead.tail + 1 and lead_again.newer == lead.newer - 1
 
 
-def test_probe_of_an_unknown_object_is_fatal(server: EmulatorServer, emu: Emulator) -> None:
+def test_probe_of_an_unknown_object_fails_that_object_alone(server: EmulatorServer, emu: Emulator) -> None:
     from sfsync.ports import Watermark
 
-    with pytest.raises(FatalError, match="Nope__c"):
-        client(server).probe_changes({"Nope__c": Watermark("2026-11-25T00:00:00.000+0000")})
+    mark = Watermark("2026-11-25T00:00:00.000+0000")
+    lead, nope = client(server).probe_changes({"Lead": mark, "Nope__c": mark})
+    assert lead.error is None and lead.newer > 0
+    assert nope.error is not None and "Nope__c" in nope.error and "INVALID_TYPE" in nope.error

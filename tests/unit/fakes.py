@@ -38,6 +38,7 @@ class FakeSalesforce:
         self.page_size = 2000
         self.fail_next: list[Exception] = []
         self.describes = 0
+        self.refused: set[str] = set()  # objects whose probe Salesforce refuses
         # sobject -> extra visible fields beyond what its rows carry (e.g. a custom lookup's target)
         self.fields: dict[str, list[FieldInfo]] = {}
 
@@ -78,7 +79,8 @@ class FakeSalesforce:
             tail = sum(
                 1 for s in stamps if mark.tail_start is not None and mark.tail_start <= s <= mark.stamp
             )
-            out.append(ChangeProbe(sobject, newer, tail))
+            error = f"probing {sobject} failed: 400 INVALID_TYPE" if sobject in self.refused else None
+            out.append(ChangeProbe(sobject, newer, tail, error))
         return out
 
     def query_window(

@@ -80,3 +80,13 @@ def test_a_broken_probe_syncs_every_object_so_each_records_its_error() -> None:
     synced(state, "Lead", "2026-11-20T11:59:00.000+0000", "2026-11-20T11:49:00.000+0000", 0)
     sf.fail_next.append(FatalError("INVALID_TYPE"))
     assert planner(state, sf, ("Lead",)).plan(ARN, "x")["objects"] == ["Lead"]
+
+
+def test_an_object_the_probe_refuses_syncs_alone_and_the_note_says_why() -> None:
+    state, sf = FakeState(), FakeSalesforce()
+    for sobject in ("Lead", "Widget__c"):
+        synced(state, sobject, "2026-11-20T11:59:00.000+0000", "2026-11-20T11:49:00.000+0000", 0)
+    sf.refused.add("Widget__c")
+    plan = planner(state, sf, ("Lead", "Widget__c")).plan(ARN, "x")
+    assert plan["objects"] == ["Widget__c"]  # Lead unchanged; the refused object records its own error
+    assert "Widget__c" in (state.cycles[plan["cycle_id"]].plan_note or "")

@@ -43,6 +43,7 @@ class ChangeProbe:
     sobject: str
     newer: int  # rows with SystemModstamp > watermark (deleted rows included)
     tail: int  # rows with SystemModstamp in the tail (deleted rows included)
+    error: str | None = None  # Salesforce refused this object's count (e.g. an unknown object)
 
 
 @dataclass

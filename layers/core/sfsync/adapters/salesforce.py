@@ -297,7 +297,11 @@ class SalesforceClient:
                     f"Composite Batch answered {len(results)} results for {len(batch)} requests"
                 )
             for index, sobject in enumerate(chunk):
-                newer, tail = (self._count(sobject, results[2 * index + k]) for k in (0, 1))
+                try:
+                    newer, tail = (self._count(sobject, results[2 * index + k]) for k in (0, 1))
+                except FatalError as exc:  # this object alone: the others' counts stand
+                    out.append(ChangeProbe(sobject, 0, 0, error=str(exc)))
+                    continue
                 out.append(ChangeProbe(sobject, newer, tail if watermarks[sobject].tail_start else 0))
         return out
 

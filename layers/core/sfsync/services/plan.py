@@ -96,9 +96,16 @@ class Planner:
         finally:
             run.plan_api_calls = client.api_calls - calls
         changed = set(always)
+        refused = [f"{p.sobject}: {p.error}" for p in probes.values() if p.error]
+        if refused:  # each such object syncs, and its slice records what is wrong with it
+            run.plan_note = "probe refused for " + "; ".join(refused)
         for sobject, mark in marks.items():
             probe = probes[sobject]
-            if probe.newer > 0 or (mark.tail_count is not None and probe.tail != mark.tail_count):
+            if (
+                probe.error
+                or probe.newer > 0
+                or (mark.tail_count is not None and probe.tail != mark.tail_count)
+            ):
                 changed.add(sobject)
             else:
                 run.unchanged.append(sobject)
