@@ -319,3 +319,24 @@ def test_a_watermark_older_than_the_recycle_bin_reconciles_ids_before_its_window
     world.now += timedelta(minutes=5)
     assert world.pull.pull_slice(sobject, "c3").stats.deleted == 0
     assert world.state.cursor(sobject) is None
+
+
+def test_a_merge_that_lands_while_children_are_written_still_moves_them() -> None:
+    world = World()
+    winner, loser = contact_row(stamp(1)), contact_row(stamp(2))
+    world.sf.put(winner)
+    world.sf.put(loser)
+    world.cycle("c1", "Contact")
+    task = row("00T", world.later(), Subject="Call", WhoId=loser["Id"])
+    world.sf.put(task)
+    save = world.records.save
+
+    def save_then_merge(changes: Any) -> None:
+        # the Contact slice merges (and moves the loser's records) between our lookup and our write
+        world.people.merge(person_id_for(loser["Id"]), world.people.people[person_id_for(winner["Id"])])
+        world.records.move_person(person_id_for(loser["Id"]), person_id_for(winner["Id"]))
+        save(changes)
+
+    world.records.save = save_then_merge  # type: ignore[method-assign]
+    world.cycle("c2", "Task")
+    assert world.records.records[task["Id"]].person_id == person_id_for(winner["Id"])

@@ -380,6 +380,12 @@ class PullService:
             fresh[change.sf_id] = change
             stored[change.sf_id] = change.digest
         self.records.save(list(fresh.values()))
+        # A person merged or converted while this slice ran (the Map runs objects side by side) may
+        # have moved its records before ours landed: look again, and move what landed on a loser.
+        linked = {c.person_id for c in fresh.values() if c.person_id}
+        for loser, ref in self.people.lookup(sorted(linked)).items():
+            if ref.alias_of is not None:
+                self._move_records(loser, self._resolve(loser, self._lookup([loser])))
 
     @staticmethod
     def _resolve(person_id: str, refs: dict[str, PersonRef]) -> str:
