@@ -93,8 +93,25 @@ def assert_reads_follow_the_access_patterns(
     role = next(iter(emu.visible_records("OpportunityContactRole")))
     contact = emu.org.get(role["ContactId"])
     assert contact is not None
-    company_people = people.ids_by_company(contact["AccountId"], limit=500)
-    assert person_id_for(contact["Id"]) in company_people.items
+    colleagues = [
+        r["Id"] for r in emu.visible_records("Contact") if r.get("AccountId") == contact["AccountId"]
+    ]
+    seen_people: list[str] = []
+    after = None
+    while True:  # a company's people, two at a time
+        page_of_people = people.ids_by_company(contact["AccountId"], limit=2, after=after)
+        seen_people += page_of_people.items
+        if page_of_people.next is None:
+            break
+        after = page_of_people.next
+    assert sorted(seen_people) == sorted(
+        person_id_for(c)
+        for c in colleagues
+        if emu.org.get(c).get(FILTER) is not False  # type: ignore[union-attr]
+    )
+    # a person by email, whatever its case
+    by_email = people.ids_by_email(str(contact["Email"]).upper())
+    assert person_id_for(contact["Id"]) in by_email.items
     opportunities = {o.sf_id for o in records.opportunities_of(person_id_for(contact["Id"]))}
     assert role["OpportunityId"] in opportunities
     # a person shows its company's and owners' fields; a queue owner leaves the owner fields empty

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 from sf_emulator.app import Emulator
+from sfsync.domain.records import PERSON_OBJECTS as PEOPLE
+from sfsync.domain.records import STANDARD_RECORDS
 
-PEOPLE = ("Lead", "Contact")
-RECORD_OBJECTS = (
-    "Account",
-    "User",
-    "Opportunity",
-    "OpportunityContactRole",
-    "Campaign",
-    "CampaignMemberStatus",
-    "CampaignMember",
-    "Task",
-    "Event",
-)
+RECORD_OBJECTS = tuple(STANDARD_RECORDS)  # every standard object kept as records, not people
 
 
 def salesforce_people(

@@ -585,16 +585,21 @@ class PeopleRepository:
         keys = [item.person_id for item in PersonItem.by_sf_id.query(sf_id)]
         return [_person(item) for item in PersonItem.batch_get(keys)] if keys else []
 
-    @_classified
-    def ids_by_email(self, email: str) -> list[str]:
-        return [item.person_id for item in PersonItem.by_email.query(email.lower())]
+    def ids_by_email(self, email: str, limit: int = 100, after: str | None = None) -> Page[str]:
+        """One page of the people with ``email`` (any case): duplicates from the CRM are expected."""
+        return self._ids(PersonItem.by_email, "email", email.lower(), limit, after)
+
+    def ids_by_company(self, account_id: str, limit: int = 100, after: str | None = None) -> Page[str]:
+        """One page of a company's people (contacts whose account it is)."""
+        return self._ids(PersonItem.by_company, "company_id", account_id, limit, after)
 
     @_classified
-    def ids_by_company(self, account_id: str, limit: int = 100, after: str | None = None) -> Page[str]:
-        """One page of a company's people (contacts whose account it is): their ids, and where the
-        next page starts (None: the last)."""
-        start = {"person_id": {"S": after}, "company_id": {"S": account_id}} if after else None
-        result = PersonItem.by_company.query(account_id, limit=limit, last_evaluated_key=start)
+    def _ids(
+        self, index: GlobalSecondaryIndex[PersonItem], key: str, value: str, limit: int, after: str | None
+    ) -> Page[str]:
+        """A page of person ids from a keys-only index, and where the next page starts (None: last)."""
+        start = {"person_id": {"S": after}, key: {"S": value}} if after else None
+        result = index.query(value, limit=limit, last_evaluated_key=start)
         ids = [item.person_id for item in result]
         last = result.last_evaluated_key
         return Page(ids, str(last["person_id"]["S"]) if last else None)
