@@ -28,3 +28,9 @@ class FatalError(SyncError):
 
 class InvalidEventError(SyncError):
     """A Lambda was invoked with an event it cannot read; the message names the problem."""
+
+
+class InvalidRequestError(SyncError):
+    """A marketing-side request names an unknown person or field, or carries a value of the wrong
+    type or a bad email address. Nothing was changed; the message names each problem (never a value,
+    which may be personal data)."""
