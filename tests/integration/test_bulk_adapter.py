@@ -377,3 +377,24 @@ def test_a_job_id_that_is_not_one_never_reaches_a_url(server: EmulatorServer, em
     assert ended_job(bad.value) == "../../sobjects/Lead"
     assert bulk.abort("750 x") is False
     assert sf.api_calls == 0
+
+
+def test_a_field_added_after_the_first_page_is_read_with_a_fresh_describe(
+    server: EmulatorServer, emu: Emulator
+) -> None:
+    sf = client(server)
+    bulk = BulkQuery(sf)
+    first = bulk.start("Lead", FIELDS, window(emu), include_deleted=False)
+    poll(bulk, first)
+    bulk.page(first, None, 10)  # the converters now come from a describe without the new field
+    # given a field added to Lead while the warm instance keeps its converters
+    emu.schema.apply({"fields": {"Lead": {"Region_Code__c": {"type": "double", "precision": 4, "scale": 0}}}})
+    lead = next(iter(emu.visible_records("Lead")))
+    emu.org.update("Lead", lead["Id"], {"Region_Code__c": 42}, emu.admin_user_id)
+    # when a job reads it
+    job = bulk.start("Lead", (*FIELDS, "Region_Code__c"), window(emu), include_deleted=False)
+    poll(bulk, job)
+    rows, _ = read_all(bulk, job, 10_000)
+    # then the column is typed as REST types it, not refused as unknown
+    [row] = [r for r in rows if r["Id"] == lead["Id"]]
+    assert row["Region_Code__c"] == 42

@@ -155,11 +155,6 @@ class FakeState:
     def watermark(self, sobject: str) -> str | None:
         return self.watermarks.get(sobject)
 
-    def watermark_detail(self, sobject: str) -> Watermark | None:
-        if sobject not in self.watermarks:
-            return None
-        return self.tails.get(sobject) or Watermark(self.watermarks[sobject])
-
     def cursor(self, sobject: str) -> Cursor | None:
         cursor = self.cursors.get(sobject)
         return replace(cursor) if cursor else None
@@ -169,7 +164,10 @@ class FakeState:
         self.cursors[cursor.sobject] = replace(cursor)
 
     def plan_marks(self, sobjects: Sequence[str]) -> dict[str, tuple[Watermark | None, bool]]:
-        return {o: (self.watermark_detail(o), o in self.cursors) for o in sobjects}
+        marks = {
+            o: self.tails.get(o) or Watermark(self.watermarks[o]) for o in sobjects if o in self.watermarks
+        }
+        return {o: (marks.get(o), o in self.cursors) for o in sobjects}
 
     def described(self, sobject: str) -> tuple[str, list[FieldInfo]] | None:
         return self.describes.get(sobject)

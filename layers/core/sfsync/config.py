@@ -6,7 +6,7 @@ Secrets never come from here: the environment holds only the Secrets Manager ARN
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import FatalError
 
@@ -55,7 +55,6 @@ class Settings:
     first_copy_api: str = "bulk"  # "bulk" (Bulk API 2.0 query jobs) or "rest" (query pages of 2,000)
     cycle_history_days: int = 30
     reconcile_after_days: int = 14  # Salesforce keeps deleted rows about 15 days
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -74,7 +74,7 @@ def salesforce() -> SalesforceClient:
     if not cfg.salesforce_secret_arn:
         raise FatalError("SALESFORCE_SECRET_ARN is not set")
     client = _salesforce(cfg.salesforce_secret_arn, cfg.api_version, cfg.page_size)
-    client.usage = None  # a new invocation makes one call to learn today's usage before trusting it
+    client.begin_invocation()
     return client
 
 

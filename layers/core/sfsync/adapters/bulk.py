@@ -125,16 +125,14 @@ def converter(field: dict[str, Any]) -> Converter:
 class BulkQuery:
     """Bulk API 2.0 query jobs through a ``SalesforceClient``: create, poll, page, abort, delete.
 
-    Keeps nothing a caller must persist: a job id and a locator are enough to continue. It
-    caches each object's describe (one API call per object per instance) and which object each
-    job it has seen reads; keep one instance per client in a warm Lambda to save those calls.
+    Keeps nothing a caller must persist: a job id and a locator are enough to continue. It types
+    CSV cells from the client's describe (kept by the client, so the pull's describe serves both)
+    and remembers which object each job it has seen reads; keep one instance per client.
     """
 
     def __init__(self, client: SalesforceClient) -> None:
         self.client = client
         self._objects: dict[str, str] = {}  # job id -> sobject
-        # sobject -> (the describe they came from, field name -> converter)
-        self._converters: dict[str, tuple[dict[str, Any], dict[str, Converter]]] = {}
 
     @staticmethod
     def job_ended(exc: BaseException) -> bool:
@@ -193,7 +191,7 @@ class BulkQuery:
         """
         if not 1 <= max_records <= MAX_PAGE_RECORDS:
             raise ValueError(f"max_records must be 1..{MAX_PAGE_RECORDS}, not {max_records}")
-        converters = self._converters_for(self._object_of(job_id, sobject))
+        job_object = self._object_of(job_id, sobject)
         params = {"maxRecords": str(max_records)}
         if locator:
             params["locator"] = locator
@@ -202,7 +200,9 @@ class BulkQuery:
             return self._request(sf, "GET", f"/{job_id}/results", params=params, accept=CSV_TYPE)
 
         response = self._job_call(job_id, fetch)
-        rows = self._parse(job_id, response.content.decode("utf-8"), converters)
+        text = response.content.decode("utf-8")
+        header = next(csv.reader(io.StringIO(text, newline="")), [])
+        rows = self._parse(job_id, text, self._converters_for(job_object, header))
         announced = response.headers.get("Sforce-NumberOfRecords")
         if announced is not None and announced.isdigit() and int(announced) != len(rows):
             raise RetriableError(
@@ -282,18 +282,13 @@ class BulkQuery:
             self._info(job_id)
         return self._objects[job_id]
 
-    def _converters_for(self, sobject: str) -> dict[str, Converter]:
-        """Converters from the client's describe, rebuilt when the client describes the object anew
-        (the pull does, hourly, to pick up new fields)."""
-        describe = self.client.describe(sobject)
-        cached = self._converters.get(sobject)
-        if cached is None or cached[0] is not describe:
-            fields = describe["fields"]
-            cached = self._converters[sobject] = (
-                describe,
-                {str(f["name"]).lower(): converter(f) for f in fields},
-            )
-        return cached[1]
+    def _converters_for(self, sobject: str, columns: Sequence[str]) -> dict[str, Converter]:
+        """Converters from the client's describe of the object, described afresh when a job returns a
+        column it lacks (a field added since)."""
+        fields = self.client.describe(sobject)["fields"]
+        if {name.lower() for name in columns} - {str(f["name"]).lower() for f in fields}:
+            fields = self.client.describe(sobject, fresh=True)["fields"]
+        return {str(f["name"]).lower(): converter(f) for f in fields}
 
     @staticmethod
     def _parse(job_id: str, text: str, converters: dict[str, Converter]) -> list[dict[str, Any]]:

@@ -257,15 +257,6 @@ class StateRepository:
             return None
 
     @_classified
-    def watermark_detail(self, sobject: str) -> Watermark | None:
-        try:
-            item = WatermarkItem.get(_object_pk(sobject), "WATERMARK", consistent_read=True)
-        except WatermarkItem.DoesNotExist:
-            return None
-        count = int(item.tail_count) if item.tail_count is not None else None
-        return Watermark(str(item.stamp), item.tail_start, count)
-
-    @_classified
     def plan_marks(self, sobjects: Sequence[str]) -> dict[str, tuple[Watermark | None, bool]]:
         keys = [(_object_pk(o), "WATERMARK") for o in sobjects]
         marks = {

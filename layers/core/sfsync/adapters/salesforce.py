@@ -88,7 +88,7 @@ class SalesforceClient:
         self.http.verify = credentials.get("ca_file") or True
         self.http.hooks["response"].append(self._observe)
         self._client: Salesforce | None = None
-        self._describes: dict[str, dict[str, Any]] = {}  # sobject -> its describe, for this instance
+        self._describes: dict[str, dict[str, Any]] = {}  # sobject -> its last describe
 
     # -- accounting -----------------------------------------------------------------------------
     @property
@@ -108,12 +108,15 @@ class SalesforceClient:
         if match:
             self.usage = (int(match.group(1)), int(match.group(2)))
 
+    def begin_invocation(self) -> None:
+        """Forget the last usage snapshot: a warm client's may predate the org's daily reset, so a new
+        invocation makes one call to learn today's usage before the budget guard trusts it."""
+        self.usage = None
+
     def _check_budget(self) -> None:
-        """Refuse a call once the org's usage reaches the budget share. The snapshot is dropped as it
-        refuses, so a warm client tries once more next time and learns the current usage."""
+        """Refuse a call once the org's usage (as of the last response) reaches the budget share."""
         if self.usage and self.usage[1] and self.usage[0] >= self.usage[1] * self.budget_share:
             used, limit = self.usage
-            self.usage = None
             raise DeferredError(
                 f"Salesforce API budget reached: {used} of {limit} daily calls "
                 f"used (the sync stops at {self.budget_share:.0%})"
@@ -203,8 +206,9 @@ class SalesforceClient:
 
     # -- reads ----------------------------------------------------------------------------------
     def describe(self, sobject: str, *, fresh: bool = False) -> dict[str, Any]:
-        """The object's describe as the sync user sees it (hidden fields absent), cached per instance
-        unless ``fresh``."""
+        """The object's describe as the sync user sees it (hidden fields absent): one API call, kept
+        for this client's life unless ``fresh`` (the pull asks afresh hourly, the Bulk reader when a
+        job returns a column the kept one lacks)."""
         if fresh or sobject not in self._describes:
             name = _identifier(sobject)
             answer = self._call(lambda sf: sf.restful(f"sobjects/{name}/describe"))

@@ -168,20 +168,27 @@ class PullService:
             # next probe may see a difference and sync once more, which is harmless.
             mark = Watermark(cursor.window.upper, tail_start, tail_count)
             self.state.complete_window(sobject, mark)
+        return self._slice_done(stats, cursor, more, started, calls_before, "slice synced")
+
+    def _slice_done(
+        self, stats: ObjectStats, cursor: Cursor, more: bool, started: float, calls_before: int, message: str
+    ) -> SliceResult:
+        """Add the slice's API calls and duration to its counts, record them on the cycle, log them."""
         stats.api_calls = self.salesforce.api_calls - calls_before
         stats.duration_ms = int((time.monotonic() - started) * 1000)
-        self.state.add_object_stats(cycle_id, stats)
+        self.state.add_object_stats(cursor.cycle_id, stats)
         logger.info(
-            "slice synced",
+            message,
             extra={
-                "object": sobject,
-                "cycle_id": cycle_id,
+                "object": stats.sobject,
+                "cycle_id": cursor.cycle_id,
                 "more": more,
                 "first_copy": cursor.window.is_first_copy,
+                "reconciling": cursor.reconcile,
                 "counts": stats.as_dict(),
             },
         )
-        return SliceResult(sobject, cycle_id, more, stats)
+        return SliceResult(stats.sobject, cursor.cycle_id, more, stats)
 
     def _reconcile_page(
         self, plan: ReadPlan, cursor: Cursor, started: float, calls_before: int
@@ -204,20 +211,9 @@ class PullService:
             stats.deleted = self.records.mark_deleted([i for i in ids if i not in live])
             seen = len(ids)
         stats.skipped = seen - stats.deleted
-        self.state.save_cursor(replace(cursor, reconcile=after is not None, reconcile_after=after))
-        stats.api_calls = self.salesforce.api_calls - calls_before
-        stats.duration_ms = int((time.monotonic() - started) * 1000)
-        self.state.add_object_stats(cursor.cycle_id, stats)
-        logger.info(
-            "reconciled a page",
-            extra={
-                "object": sobject,
-                "cycle_id": cursor.cycle_id,
-                "done": after is None,
-                "counts": stats.as_dict(),
-            },
-        )
-        return SliceResult(sobject, cursor.cycle_id, True, stats)
+        cursor = replace(cursor, reconcile=after is not None, reconcile_after=after)
+        self.state.save_cursor(cursor)
+        return self._slice_done(stats, cursor, True, started, calls_before, "reconciled a page")
 
     @staticmethod
     def _filtered(row: dict[str, Any], plan: ReadPlan) -> bool:
