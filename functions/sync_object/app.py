@@ -17,5 +17,5 @@ from sfsync.observability import logger, metrics, tracer
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = SliceRequest.parse(event)
     logger.append_keys(object=request.sobject, cycle_id=request.cycle_id)
-    result = wiring.puller().pull_slice(request.sobject, request.cycle_id)
-    return result.as_event(request.execution_id)
+    result, phase = wiring.syncer().slice(request.sobject, request.cycle_id, request.phase)
+    return {**result.as_event(request.execution_id), "phase": phase}

@@ -85,4 +85,4 @@ def state(stack: LocalStack) -> StateRepository:
 
 @pytest.fixture
 def people(stack: LocalStack) -> PeopleRepository:
-    return PeopleRepository(stack.table_name("PeopleTable"))
+    return PeopleRepository(stack.table_name("PeopleTable"), stack.table_name("StateTable"))

@@ -176,6 +176,7 @@ def test_real_template_resolves_tables_functions_and_state_machine() -> None:
         "by-sf-id",
         "by-email",
         "by-company",
+        "pending-push",
     }
     assert {g["IndexName"] for g in tables["RecordsTable"].create_kwargs["GlobalSecondaryIndexes"]} == {
         "by-person",

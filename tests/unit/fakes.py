@@ -214,7 +214,10 @@ class FakePeople:
             if pid in self.aliases:
                 out[pid] = PersonRef(pid, "alias", None, alias_of=self.aliases[pid])
             elif pid in self.people:
-                out[pid] = PersonRef(pid, self.people[pid].digest, self.people[pid].sf_type)
+                person = self.people[pid]
+                out[pid] = PersonRef(
+                    pid, person.digest, person.sf_type, fields=dict(person.fields), sf_id=person.sf_id
+                )
         return out
 
     def fields_of(self, person_id: str) -> dict[str, Any] | None:
@@ -250,13 +253,14 @@ class FakePeople:
     def live(self) -> dict[str, PersonChange]:
         return {pid: p for pid, p in self.people.items() if not p.deleted}
 
-    def save(self, changes: Sequence[PersonChange]) -> None:
+    def save(self, changes: Sequence[PersonChange]) -> list[str]:
         for change in changes:
             if self.crash_after_writes is not None and self.writes >= self.crash_after_writes:
                 self.crash_after_writes = None
                 raise RetriableError("simulated crash in the middle of a batch")
             self.people[change.person_id] = change
             self.writes += 1
+        return []
 
 
 class FakeRecords:

@@ -20,7 +20,7 @@ from . import soql
 from .clock import Clock, normalize_datetime, parse_date
 from .errors import RecordRejected, SalesforceError, not_found
 from .ids import IdFactory, to18
-from .schema import NUMBER_TYPES, TEXT_TYPES, FieldDef, ObjectDef, Profile, Schema
+from .schema import NUMBER_TYPES, TEXT_TYPES, FieldDef, ObjectDef, Profile, Schema, ValidationRule
 
 EMAIL_RE = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -964,6 +964,15 @@ class Org:
                     record.get("ContactId") and member.get("ContactId") == record.get("ContactId")
                 ):
                     raise RecordRejected("DUPLICATE_VALUE", "Already a campaign member.")
+
+    def set_validation_rule(self, rule: ValidationRule, *, active: bool = True) -> None:
+        """Add (or, with ``active=False``, remove) a validation rule, as an admin would in Setup."""
+        with self.lock:
+            rules = [
+                r for r in self.schema.validation_rules if (r.object, r.name) != (rule.object, rule.name)
+            ]
+            self.schema.validation_rules[:] = [*rules, rule] if active else rules
+            self._compiled = False
 
     def _rules_for(self, obj: ObjectDef) -> list[tuple[Any, Any]]:
         if not self._compiled:

@@ -55,6 +55,7 @@ class Settings:
     first_copy_api: str = "bulk"  # "bulk" (Bulk API 2.0 query jobs) or "rest" (query pages of 2,000)
     cycle_history_days: int = 30
     reconcile_after_days: int = 14  # Salesforce keeps deleted rows about 15 days
+    push_slice_people: int = 2_000  # people pushed per slice: two Composite calls
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -75,4 +76,5 @@ class Settings:
             api_version=os.environ.get("SALESFORCE_API_VERSION", "59.0"),
             first_copy_api=_choice("FIRST_COPY_API", "bulk", ("bulk", "rest")),
             reconcile_after_days=_int("RECONCILE_AFTER_DAYS", 14),
+            push_slice_people=min(max(_int("PUSH_SLICE_PEOPLE", 2_000), 1), 10_000),
         )

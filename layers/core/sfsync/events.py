@@ -61,14 +61,19 @@ class SliceRequest:
     sobject: str
     cycle_id: str
     execution_id: str
+    phase: str = "pull"  # "push" once a person object's pull is drained
 
     @classmethod
     def parse(cls, event: Any) -> SliceRequest:
         event = _object(event, "sync_object")
+        phase = event.get("phase", "pull")
+        if phase not in ("pull", "push"):
+            raise InvalidEventError(f"sync_object event's 'phase' must be 'pull' or 'push', got {phase!r}")
         return cls(
             sobject=_text(event, "object", "sync_object") or "",
             cycle_id=_text(event, "cycle_id", "sync_object") or "",
             execution_id=_text(event, "execution_id", "sync_object") or "",
+            phase=phase,
         )
 
 

@@ -77,6 +77,8 @@ class ObjectStats:
     converted: int = 0
     filtered: int = 0  # rows the sync filter field turned away
     failed: int = 0
+    pushed: int = 0  # people whose marketing changes reached Salesforce
+    push_failed: int = 0  # people Salesforce refused (each in the sync errors, with its message)
     api_calls: int = 0
     slices: int = 0
     duration_ms: int = 0
@@ -90,6 +92,8 @@ class ObjectStats:
         "converted",
         "filtered",
         "failed",
+        "pushed",
+        "push_failed",
         "api_calls",
         "slices",
         "duration_ms",
@@ -149,6 +153,17 @@ class SalesforcePort(Protocol):
 
     def describe_fields(self, sobject: str) -> list[FieldInfo]:
         """The fields of ``sobject`` the sync user can see (one API call)."""
+        ...
+
+    def update_records(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """Update records by Id: sObject Collections of 200, five to a Composite request (one API
+        call per 1,000 records); one result per record, in order; a refused record fails alone."""
+        ...
+
+    def upsert_records(
+        self, sobject: str, external_id: str, records: Sequence[dict[str, Any]]
+    ) -> list[WriteResult]:
+        """Create or update records by an external id field, as ``update_records`` batches them."""
         ...
 
     def existing_ids(self, sobject: str, ids: Sequence[str]) -> set[str]:
@@ -241,13 +256,45 @@ class StatePort(Protocol):
 
 
 @dataclass(frozen=True)
+class WriteResult:
+    """Salesforce's answer for one record of a write: its id, or its errors (code and message, as
+    Salesforce gave them)."""
+
+    sf_id: str | None
+    ok: bool
+    created: bool = False
+    code: str = ""
+    message: str = ""
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SyncErrorRecord:
+    """A record Salesforce refused, kept until it is pushed successfully."""
+
+    sobject: str
+    person_id: str
+    sf_id: str | None
+    code: str
+    message: str
+    fields: tuple[str, ...]
+    at: str
+    operation: str = "update"
+
+
+@dataclass(frozen=True)
 class PersonRef:
-    """Just enough of a stored person to decide what a pulled row changes."""
+    """What is stored of a person, to decide what a pulled row changes and to merge it field by field."""
 
     person_id: str
     digest: str
     sf_type: str | None
     alias_of: str | None = None  # a merged-away or converted identity points at the surviving person
+    version: int = 0  # bumped by every write: a write merged against version n fails if it moved on
+    fields: dict[str, Any] | None = None
+    pending: dict[str, Any] | None = None  # marketing changes not yet in Salesforce: field -> its base
+    sf_id: str | None = None
+    push_error: str | None = None  # the code of the last push Salesforce refused (out of the index)
 
 
 class PeoplePort(Protocol):
@@ -261,8 +308,10 @@ class PeoplePort(Protocol):
         """Every stored field of one person (for the rare merge and conversion paths)."""
         ...
 
-    def save(self, changes: Sequence[PersonChange]) -> None:
-        """Write the people (batched, unprocessed items retried); idempotent."""
+    def save(self, changes: Sequence[PersonChange]) -> list[str]:
+        """Write the people: new ones in batches; stored ones (``expected_version`` set) each on the
+        condition that it is still at that version, with their change log. Returns the ids whose
+        version had moved on (a marketing edit landed meanwhile): those were not written."""
         ...
 
     def merge(self, loser_id: str, winner: PersonChange) -> None:
@@ -281,6 +330,22 @@ class PeoplePort(Protocol):
     def mark_deleted(self, person_ids: Sequence[str]) -> int:
         """Mark people deleted in Salesforce (kept, with ``sfdc_is_deleted``); how many changed."""
         ...
+
+    def pending_ids(self, sf_type: str, limit: int) -> list[str]:
+        """People of ``sf_type`` with changes to push, oldest first (a Query of the sparse index)."""
+        ...
+
+
+class SyncErrorsPort(Protocol):
+    """Records Salesforce refused, kept until they go through (in the state table)."""
+
+    def save_sync_errors(self, errors: Sequence[SyncErrorRecord]) -> None: ...
+
+    def clear_sync_errors(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Drop the errors of (object, person id) pairs that have since gone through (idempotent)."""
+        ...
+
+    def sync_errors(self, sobject: str | None = None, limit: int = 100) -> list[SyncErrorRecord]: ...
 
 
 class RecordsPort(Protocol):

@@ -22,8 +22,11 @@ from .config import Settings
 from .errors import FatalError
 from .services.dispatch import Dispatcher
 from .services.finish import Finisher
+from .services.marketing import MarketingService
 from .services.plan import Planner
 from .services.pull import PullService
+from .services.push import PushService
+from .services.sync import SyncService
 
 SECRET_MAX_AGE = 300
 
@@ -61,7 +64,9 @@ def dispatcher() -> Dispatcher:
 def planner() -> Planner:
     cfg = settings()
     probe = salesforce if cfg.salesforce_secret_arn else None
-    return Planner(state(), cfg.sync_objects, cfg.lease_seconds, utc_now, probe)
+    people = _people(cfg.people_table, cfg.state_table) if cfg.people_table else None
+    pending = (lambda sf_type: bool(people.pending_ids(sf_type, 1))) if people is not None else None
+    return Planner(state(), cfg.sync_objects, cfg.lease_seconds, utc_now, probe, pending)
 
 
 def finisher() -> Finisher:
@@ -99,7 +104,7 @@ def puller() -> PullService:
     return PullService(
         client,
         state(),
-        _people(cfg.people_table),
+        _people(cfg.people_table, cfg.state_table),
         slice_records=cfg.slice_records,
         lookback_seconds=cfg.lookback_seconds,
         clock=utc_now,
@@ -111,8 +116,8 @@ def puller() -> PullService:
 
 
 @cache
-def _people(table: str) -> PeopleRepository:
-    return PeopleRepository(table)
+def _people(table: str, log_table: str) -> PeopleRepository:
+    return PeopleRepository(table, log_table)
 
 
 @cache
@@ -123,3 +128,39 @@ def _records(table: str) -> RecordsRepository:
 @cache
 def _bulk(client: SalesforceClient) -> BulkQuery:
     return BulkQuery(client)
+
+
+def custom_person_fields(sf_type: str | None = None) -> dict[str, str]:
+    """Custom Lead/Contact fields the sync user can see (name -> Salesforce type), from the describe
+    the pull keeps in the state table; empty until the object has been pulled once."""
+    out: dict[str, str] = {}
+    for sobject in (sf_type,) if sf_type else ("Lead", "Contact"):
+        described = state().described(sobject)
+        if described is not None:
+            out.update({f.name: f.type for f in described[1] if f.custom})
+    return out
+
+
+def pusher() -> PushService | None:
+    cfg = settings()
+    if not cfg.people_table:
+        return None
+    return PushService(
+        salesforce(),
+        _people(cfg.people_table, cfg.state_table),
+        state(),
+        custom=custom_person_fields,
+        clock=utc_now,
+        slice_people=cfg.push_slice_people,
+    )
+
+
+def syncer() -> SyncService:
+    return SyncService(puller, pusher, state())
+
+
+def marketing() -> MarketingService:
+    cfg = settings()
+    if not cfg.people_table:
+        raise FatalError("PEOPLE_TABLE is not set")
+    return MarketingService(_people(cfg.people_table, cfg.state_table), custom_person_fields())

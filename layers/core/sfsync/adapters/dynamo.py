@@ -8,9 +8,14 @@ State table access patterns (pk, sk), each a GetItem, conditional write or Query
   OBJECT#<sobject> / DESCRIBE    the fields the sync user can see, and when that was asked
   CYCLE#<id> / RUN            one cycle's record; CYCLE#<id> / OBJECT#<sobject> its per-object counters
   CYCLES / <started_at>#<id>  index of cycles, newest first (Query, paged by Limit)
+  SYNC_ERRORS / <sobject>#<person id>  a record Salesforce refused, until it goes through
+  CHANGES#<person id> / <at>#<version>  a person's change log: field, old, new, source, rule (TTL)
 People table: a person by id (GetItem/BatchGetItem), by Salesforce id (GSI by-sf-id), by email
 (GSI by-email, sparse: only people with an email are in it), a company's people (GSI by-company,
-sparse: contacts with an account). Every index keeps keys only; a Query pages, then a BatchGet.
+sparse: contacts with an account), people with marketing changes not yet in Salesforce (GSI
+pending-push, sparse: by object, oldest change first). Every index keeps keys only; a Query
+pages, then a BatchGet. Every write of a stored person bumps its version and is conditional on
+the version it was read at, so a pull or a push never overwrites an edit made meanwhile.
 The records table (every other object) is in ``adapters.records``.
 """
 
@@ -38,10 +43,10 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from ..domain.cursor import Position, Window, to_stamp
-from ..domain.people import PersonChange
+from ..domain.people import FieldChange, PersonChange
 from ..domain.records import FieldInfo
 from ..errors import FatalError, RetriableError
-from ..ports import Cursor, CycleRun, Lease, ObjectStats, PersonRef, Watermark
+from ..ports import Cursor, CycleRun, Lease, ObjectStats, PersonRef, SyncErrorRecord, Watermark
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -140,6 +145,21 @@ class CycleItem(_StateModel):
     run = JSONAttribute()
 
 
+class SyncErrorItem(_StateModel):
+    person_id = UnicodeAttribute()
+    sf_id = UnicodeAttribute(null=True)
+    code = UnicodeAttribute()
+    message = UnicodeAttribute()
+    fields = JSONAttribute(null=True)
+    at = UnicodeAttribute()
+    operation = UnicodeAttribute(default="update")
+
+
+class ChangeLogItem(_StateModel):
+    source = UnicodeAttribute()
+    changes = JSONAttribute()  # [{"field", "old", "new", "rule"?}, ...]
+
+
 class CycleObjectItem(_StateModel):
     created = NumberAttribute(default=0)
     updated = NumberAttribute(default=0)
@@ -149,6 +169,8 @@ class CycleObjectItem(_StateModel):
     converted = NumberAttribute(default=0)
     filtered = NumberAttribute(default=0)
     failed = NumberAttribute(default=0)
+    pushed = NumberAttribute(default=0)
+    push_failed = NumberAttribute(default=0)
     api_calls = NumberAttribute(default=0)
     slices = NumberAttribute(default=0)
     duration_ms = NumberAttribute(default=0)
@@ -163,9 +185,12 @@ STATE_MODELS: tuple[type[_StateModel], ...] = (
     DescribeItem,
     CycleItem,
     CycleObjectItem,
+    ChangeLogItem,
+    SyncErrorItem,
 )
 LEASE_KEY = ("CHAIN", "LEASE")
 PAUSE_KEY = ("CONFIG", "PAUSE")
+SYNC_ERRORS_PK = "SYNC_ERRORS"
 
 
 def _object_pk(sobject: str) -> str:
@@ -407,6 +432,49 @@ class StateRepository:
                 runs.append(run)
         return runs
 
+    # sync errors -----------------------------------------------------------------------------
+    @_classified
+    def save_sync_errors(self, errors: Sequence[SyncErrorRecord]) -> None:
+        with SyncErrorItem.batch_write() as batch:
+            for e in errors:
+                batch.save(
+                    SyncErrorItem(
+                        SYNC_ERRORS_PK,
+                        f"{e.sobject}#{e.person_id}",
+                        person_id=e.person_id,
+                        sf_id=e.sf_id,
+                        code=e.code or "UNKNOWN",
+                        message=e.message or "",
+                        fields=list(e.fields),
+                        at=e.at,
+                        operation=e.operation,
+                    )
+                )
+
+    @_classified
+    def clear_sync_errors(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Delete by key without reading first: deleting an absent item is a no-op for DynamoDB."""
+        with SyncErrorItem.batch_write() as batch:
+            for sobject, person_id in dict.fromkeys(keys):
+                batch.delete(SyncErrorItem(SYNC_ERRORS_PK, f"{sobject}#{person_id}"))
+
+    @_classified
+    def sync_errors(self, sobject: str | None = None, limit: int = 100) -> list[SyncErrorRecord]:
+        condition = SyncErrorItem.sk.startswith(f"{sobject}#") if sobject else None
+        return [
+            SyncErrorRecord(
+                sobject=item.sk.split("#", 1)[0],
+                person_id=item.person_id,
+                sf_id=item.sf_id,
+                code=item.code,
+                message=item.message,
+                fields=tuple(item.fields or ()),
+                at=item.at,
+                operation=item.operation,
+            )
+            for item in SyncErrorItem.query(SYNC_ERRORS_PK, condition, limit=limit, consistent_read=True)
+        ]
+
 
 def _run_json(run: CycleRun) -> dict[str, Any]:
     return dataclasses.asdict(run)
@@ -437,6 +505,15 @@ class ByCompany(GlobalSecondaryIndex["PersonItem"]):
     company_id = UnicodeAttribute(hash_key=True)
 
 
+class PendingPush(GlobalSecondaryIndex["PersonItem"]):
+    class Meta:
+        index_name = "pending-push"
+        projection = KeysOnlyProjection()
+
+    push_type = UnicodeAttribute(hash_key=True)
+    pending_since = UnicodeAttribute(range_key=True)
+
+
 class PersonItem(Model):
     class Meta:
         table_name = "unbound-people-table"
@@ -451,9 +528,15 @@ class PersonItem(Model):
     sf_modstamp = UnicodeAttribute(null=True)
     synced_at = UnicodeAttribute()
     alias_of = UnicodeAttribute(null=True)  # set on a merged-away or converted identity: follow it
+    version = NumberAttribute(default=0)
+    pending = MapAttribute[str, Any](null=True)  # field -> the value Salesforce holds (the base)
+    push_type = UnicodeAttribute(null=True)  # Lead or Contact while pending (sparse index)
+    pending_since = UnicodeAttribute(null=True)
+    push_error = UnicodeAttribute(null=True)  # the code Salesforce refused the last push with
     by_sf_id = BySalesforceId()
     by_email = ByEmail()
     by_company = ByCompany()
+    pending_push = PendingPush()
 
 
 @dataclass(frozen=True)
@@ -477,6 +560,12 @@ class StoredPerson:
     sf_modstamp: str | None
     synced_at: str
     alias_of: str | None = None
+    version: int = 0
+    pending: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _map(attribute: MapAttribute[str, Any] | None) -> dict[str, Any]:
+    return attribute.as_dict() if attribute is not None else {}
 
 
 def _person(item: PersonItem) -> StoredPerson:
@@ -485,30 +574,75 @@ def _person(item: PersonItem) -> StoredPerson:
         sf_id=item.sf_id,
         sf_type=item.sf_type,
         email=item.email,
-        fields=item.fields.as_dict() if item.fields is not None else {},
+        fields=_map(item.fields),
         digest=item.digest,
         sf_modstamp=item.sf_modstamp,
         synced_at=item.synced_at,
         alias_of=item.alias_of,
+        version=int(item.version or 0),
+        pending=_map(item.pending),
+    )
+
+
+def _log_item(
+    person_id: str, version: int, at: str, log: Sequence[FieldChange], expires: int
+) -> ChangeLogItem:
+    """One write's change log entry: its fields' old and new values, who changed them, which rule."""
+    sources = sorted({c.source for c in log})
+    changes = [
+        {
+            "field": c.field,
+            "old": c.old,
+            "new": c.new,
+            **({"source": c.source} if len(sources) > 1 else {}),
+            **({"rule": c.rule} if c.rule else {}),
+        }
+        for c in log
+    ]
+    return ChangeLogItem(
+        f"CHANGES#{person_id}",
+        f"{at}#{version:010d}",
+        source=",".join(sources),
+        changes=changes,
+        expires_at=expires,
     )
 
 
 class PeopleRepository:
-    """The PeoplePort on DynamoDB: batch reads of digests, batch writes of 25 with unprocessed retries."""
+    """The PeoplePort on DynamoDB: batch reads, batch writes of 25 for new people, transactions of
+    conditional writes (with their change log, in the state table) for stored ones."""
 
-    def __init__(self, table_name: str) -> None:
+    TRANSACTION_PEOPLE = 50  # a person and its change log entry: 100 items, DynamoDB's limit
+
+    def __init__(self, table_name: str, log_table: str | None = None, log_days: int = 400) -> None:
         PersonItem.Meta.table_name = table_name
+        if log_table:
+            ChangeLogItem.Meta.table_name = log_table
         self.table_name = table_name
+        self.log_days = log_days
+
+    def _log_expiry(self) -> int:
+        return int((datetime.now(UTC) + timedelta(days=self.log_days)).timestamp())
 
     @_classified
     def lookup(self, person_ids: Sequence[str]) -> dict[str, PersonRef]:
+        """Whole items: a BatchGet costs the same read units whichever attributes it returns."""
         if not person_ids:
             return {}
         unique = list(dict.fromkeys(person_ids))
-        wanted = ["person_id", "digest", "sf_type", "alias_of"]
         return {
-            item.person_id: PersonRef(item.person_id, item.digest, item.sf_type, item.alias_of)
-            for item in PersonItem.batch_get(unique, attributes_to_get=wanted)
+            item.person_id: PersonRef(
+                item.person_id,
+                item.digest,
+                item.sf_type,
+                item.alias_of,
+                version=int(item.version or 0),
+                fields=_map(item.fields),
+                pending=_map(item.pending),
+                sf_id=item.sf_id,
+                push_error=item.push_error,
+            )
+            for item in PersonItem.batch_get(unique)
         }
 
     @_classified
@@ -536,32 +670,87 @@ class PeopleRepository:
         )
 
     @staticmethod
-    def _item(change: PersonChange, now: str) -> PersonItem:
+    def _item(change: PersonChange, now: str, pending_since: str | None = None) -> PersonItem:
         email = change.fields.get("email")
         company = change.fields.get("sfdc_account_id")
+        pushing = bool(change.pending) and bool(change.sf_id) and not change.deleted and not change.push_error
         return PersonItem(
             change.person_id,
-            sf_id=change.sf_id,
+            sf_id=change.sf_id or None,
             sf_type=change.sf_type,
             email=email.lower() if isinstance(email, str) and email else None,
             company_id=company if isinstance(company, str) and company else None,
             fields=change.fields,
             digest=change.digest,
-            sf_modstamp=change.system_modstamp,
+            sf_modstamp=change.system_modstamp or None,
             synced_at=now,
+            version=(change.expected_version or 0) + 1,
+            pending=change.pending or None,
+            push_type=change.sf_type if pushing else None,
+            pending_since=(pending_since or now) if pushing else None,
+            push_error=change.push_error,
         )
 
     @_classified
-    def save(self, changes: Sequence[PersonChange]) -> None:
+    def save(self, changes: Sequence[PersonChange]) -> list[str]:
         if not changes:
-            return
+            return []
         now = to_stamp(datetime.now(UTC))
         latest: dict[str, PersonChange] = {}
         for change in changes:  # one write per person even if a slice saw it twice
             latest[change.person_id] = change
-        with PersonItem.batch_write() as batch:
-            for change in latest.values():
-                batch.save(self._item(change, now))
+        fresh = [c for c in latest.values() if c.expected_version is None]
+        stored = [c for c in latest.values() if c.expected_version is not None]
+        if fresh:
+            with PersonItem.batch_write() as batch:
+                for change in fresh:
+                    batch.save(self._item(change, now))
+        conflicts: list[str] = []
+        for start in range(0, len(stored), self.TRANSACTION_PEOPLE):
+            conflicts += self._save_conditionally(stored[start : start + self.TRANSACTION_PEOPLE], now)
+        return conflicts
+
+    def _save_conditionally(self, changes: list[PersonChange], now: str) -> list[str]:
+        """One transaction per chunk; a person whose version moved on cancels it, and the rest go
+        again without that person (its id is returned, for the caller to merge afresh)."""
+        conflicts: list[str] = []
+        while changes:
+            try:
+                with TransactWrite(connection=_connection(PersonItem)) as tx:
+                    for change in changes:
+                        tx.save(self._item(change, now), condition=self._at_version(change.expected_version))
+                        if change.log:
+                            tx.save(
+                                _log_item(
+                                    change.person_id,
+                                    (change.expected_version or 0) + 1,
+                                    now,
+                                    change.log,
+                                    self._log_expiry(),
+                                )
+                            )
+                return conflicts
+            except TransactWriteError as exc:
+                reasons = exc.cancellation_reasons or []
+                failed: set[str] = set()
+                index = 0
+                for change in changes:
+                    for _ in range(2 if change.log else 1):
+                        reason = reasons[index] if index < len(reasons) else None
+                        if reason is not None and reason.code == "ConditionalCheckFailed":
+                            failed.add(change.person_id)
+                        index += 1
+                if not failed:
+                    raise RetriableError(f"could not save people: {exc.cause_response_message}") from exc
+                conflicts += sorted(failed)
+                changes = [c for c in changes if c.person_id not in failed]
+        return conflicts
+
+    @staticmethod
+    def _at_version(version: int | None) -> Any:
+        if not version:
+            return PersonItem.version.does_not_exist() | (PersonItem.version == 0)
+        return PersonItem.version == version
 
     @_classified
     def get(self, person_id: str) -> StoredPerson | None:
@@ -620,10 +809,30 @@ class PeopleRepository:
                 continue
             fields["sfdc_is_deleted"] = True
             changes.append(
-                PersonChange(item.person_id, item.sf_id, str(item.sf_type), fields, str(item.sf_modstamp))
+                PersonChange(
+                    item.person_id,
+                    item.sf_id,
+                    str(item.sf_type),
+                    fields,
+                    str(item.sf_modstamp),
+                    expected_version=int(item.version or 0),
+                    log=[FieldChange("sfdc_is_deleted", False, True, "salesforce", "gone from Salesforce")],
+                )
             )
-        self.save(changes)
-        return len(changes)
+        conflicts = self.save(changes)
+        return len(changes) - len(conflicts)
+
+    @_classified
+    def pending_ids(self, sf_type: str, limit: int) -> list[str]:
+        return [item.person_id for item in PersonItem.pending_push.query(sf_type, limit=limit)]
+
+    @_classified
+    def change_log(self, person_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """A person's changes, newest first: when, the source, and each field's old and new value."""
+        return [
+            {"at": item.sk.split("#", 1)[0], "source": item.source, "changes": item.changes}
+            for item in ChangeLogItem.query(f"CHANGES#{person_id}", scan_index_forward=False, limit=limit)
+        ]
 
     def iterate(self, page_size: int = 500) -> Iterator[StoredPerson]:
         """Every person (a Scan): for reconciliation, tests and the demo only, never in a cycle."""

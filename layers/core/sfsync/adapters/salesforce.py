@@ -27,7 +27,7 @@ from ..domain.cursor import Position, Window, soql_literal
 from ..domain.records import FieldInfo
 from ..errors import DeferredError, FatalError, RetriableError
 from ..observability import logger
-from ..ports import ChangeProbe, Watermark
+from ..ports import ChangeProbe, Watermark, WriteResult
 
 T = TypeVar("T")
 IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -42,6 +42,8 @@ DEFERRED_CODES = {"REQUEST_LIMIT_EXCEEDED", "TXN_SECURITY_METERING_ERROR"}
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 IDS_PER_QUERY = 300
 PROBES_PER_BATCH = 12  # two subrequests each; Composite Batch takes at most 25
+COLLECTION_SIZE = 200  # records per sObject Collections request
+COLLECTIONS_PER_COMPOSITE = 5  # Composite allows 5 Collections or query subrequests of its 25
 TIMEOUT = (10, 120)
 
 
@@ -254,6 +256,80 @@ class SalesforceClient:
         for row in rows:
             row.pop("attributes", None)
         return rows
+
+    # -- writes ---------------------------------------------------------------------------------
+    def update_records(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        return self._collections(sobject, "composite/sobjects", records)
+
+    def upsert_records(
+        self, sobject: str, external_id: str, records: Sequence[dict[str, Any]]
+    ) -> list[WriteResult]:
+        url = f"composite/sobjects/{_identifier(sobject)}/{_identifier(external_id)}"
+        return self._collections(sobject, url, records)
+
+    def _collections(self, sobject: str, url: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """PATCH sObject Collections (allOrNone false) of 200, up to five in one Composite call."""
+        typed = [{"attributes": {"type": _identifier(sobject)}, **r} for r in records]
+        chunks = [typed[i : i + COLLECTION_SIZE] for i in range(0, len(typed), COLLECTION_SIZE)]
+        out: list[WriteResult] = []
+        for start in range(0, len(chunks), COLLECTIONS_PER_COMPOSITE):
+            group = chunks[start : start + COLLECTIONS_PER_COMPOSITE]
+            payload = json.dumps(
+                {
+                    "allOrNone": False,
+                    "compositeRequest": [
+                        {
+                            "method": "PATCH",
+                            "url": f"/services/data/v{self.api_version}/{url}",
+                            "referenceId": f"chunk{index}",
+                            "body": {"allOrNone": False, "records": chunk},
+                        }
+                        for index, chunk in enumerate(group)
+                    ],
+                }
+            )
+
+            def send(sf: Salesforce, data: str = payload) -> Any:
+                return sf.restful("composite", method="POST", data=data)
+
+            answer = self._call(send)
+            responses = answer.get("compositeResponse", []) if isinstance(answer, dict) else []
+            if len(responses) != len(group):
+                raise RetriableError(f"Composite answered {len(responses)} results for {len(group)} requests")
+            for chunk, response in zip(group, responses, strict=True):
+                out.extend(self._chunk_results(chunk, response))
+        return out
+
+    @staticmethod
+    def _chunk_results(chunk: list[dict[str, Any]], response: dict[str, Any]) -> list[WriteResult]:
+        """One result per record; a collection refused whole (a field the sync user cannot edit)
+        fails each of its records with Salesforce's code, so each lands in the sync errors."""
+        body = response.get("body")
+        status = int(response.get("httpStatusCode", 0))
+        if status < 400 and isinstance(body, list) and len(body) == len(chunk):
+            results = []
+            for item in body:
+                errors = item.get("errors") or []
+                first = errors[0] if errors else {}
+                results.append(
+                    WriteResult(
+                        sf_id=item.get("id"),
+                        ok=bool(item.get("success")),
+                        created=bool(item.get("created")),
+                        code="; ".join(str(e.get("statusCode", "")) for e in errors),
+                        message="; ".join(str(e.get("message", "")) for e in errors),
+                        fields=tuple(str(f) for f in first.get("fields") or ()),
+                    )
+                )
+            return results
+        error = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
+        code = str(error.get("errorCode", ""))
+        if code in DEFERRED_CODES:
+            raise DeferredError(f"Salesforce answered {status} {code}: the org's API limit is reached")
+        if code in RETRIABLE_CODES or status >= 500:
+            raise RetriableError(f"Salesforce answered {status} {code}".strip())
+        message = str(error.get("message", f"HTTP {status}"))
+        return [WriteResult(sf_id=r.get("Id"), ok=False, code=code, message=message) for r in chunk]
 
     def existing_ids(self, sobject: str, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` are live records the sync user sees: ``Id IN (...)`` queries of 300 ids

@@ -79,12 +79,27 @@ def person_id_for(sf_id: str) -> str:
     return str(uuid.uuid5(PERSON_NAMESPACE, f"sfdc:{sf_id}"))
 
 
+@dataclass(frozen=True)
+class FieldChange:
+    """One field of one person changed: the change log's entry (kept with the person, never logged).
+    ``rule`` names the rule that decided, when one did (a conflict, a blocked field)."""
+
+    field: str
+    old: Any
+    new: Any
+    source: str  # "marketing", "salesforce", or an action's name
+    rule: str = ""
+
+
 @dataclass
 class PersonChange:
     """The person fields one Salesforce record maps to, plus its identity and change marker.
 
     ``merged_into`` is the Salesforce id of a merge winner (the record was a merge loser);
-    ``converted_to`` is the Contact a converted lead became.
+    ``converted_to`` is the Contact a converted lead became. A change to a stored person carries
+    the version it was merged against (``expected_version``: the write fails if the person changed
+    since), the marketing changes still to push after it (``pending``: field -> the value Salesforce
+    holds), and what it changed (``log``).
     """
 
     person_id: str
@@ -94,6 +109,10 @@ class PersonChange:
     system_modstamp: str
     merged_into: str | None = None
     converted_to: str | None = None
+    expected_version: int | None = None
+    pending: dict[str, Any] = field(default_factory=dict)
+    log: list[FieldChange] = field(default_factory=list)
+    push_error: str | None = None  # Salesforce refused its push: out of the index until it changes
     digest: str = field(init=False)
 
     def __post_init__(self) -> None:

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ..errors import InvalidRequestError
-from .people import CONTACT_FIELDS, LEAD_FIELDS, PERSON_MAPPINGS
+from .people import CONTACT_FIELDS, LEAD_FIELDS, PERSON_MAPPINGS, FieldChange
 
 # Person field -> value type, for the mapped fields the marketing side may change.
 STANDARD_TYPES: dict[str, str] = {
@@ -111,3 +111,35 @@ def to_salesforce(values: Mapping[str, Any], sf_type: str, custom: Mapping[str, 
         elif name in custom:
             out[name] = value
     return out
+
+
+def marketing_edit(
+    stored: Mapping[str, Any],
+    pending: Mapping[str, Any],
+    values: Mapping[str, Any],
+    *,
+    source: str,
+    in_salesforce: bool,
+) -> tuple[dict[str, Any], dict[str, Any], list[FieldChange]]:
+    """A marketing-side edit of a person: its new fields, its changes still to push (field -> the
+    value Salesforce holds, the base of the three-way merge), and the change log's entries.
+
+    A field set back to the value Salesforce holds is no longer pending; a person not yet in
+    Salesforce has nothing pending (Sync Person sends all its fields when it creates the lead).
+    """
+    fields, still = dict(stored), dict(pending)
+    log: list[FieldChange] = []
+    for name, new in values.items():
+        old = fields.get(name)
+        if old == new:
+            continue
+        log.append(FieldChange(name, old, new, source))
+        fields[name] = new
+        if not in_salesforce:
+            continue
+        base = still.get(name, old)
+        if new == base:
+            still.pop(name, None)
+        else:
+            still[name] = base
+    return fields, still, log

@@ -34,7 +34,9 @@ class Planner:
         lease_seconds: int,
         clock: Callable[[], datetime],
         salesforce: Callable[[], SalesforcePort] | None = None,
+        pending: Callable[[str], bool] | None = None,
     ) -> None:
+        self.pending = pending  # whether a person object has marketing changes to push
         self.state = state
         self.objects = list(objects)
         self.lease_seconds = lease_seconds
@@ -58,7 +60,7 @@ class Planner:
                 "this execution does not hold the lease: it syncs nothing", extra={"cycle_id": cycle_id}
             )
         if not paused and owns:
-            run.objects = self._changed_objects(run)
+            run.objects = self._with_pushes(self._changed_objects(run), run)
         self.state.start_cycle(run)
         logger.info(
             "cycle planned",
@@ -71,6 +73,15 @@ class Planner:
             },
         )
         return {"cycle_id": cycle_id, "objects": run.objects, "paused": paused or not owns}
+
+    def _with_pushes(self, objects: list[str], run: CycleRun) -> list[str]:
+        """Lead and Contact also sync when marketing changes wait to be pushed (one key read of the
+        sparse pending-push index each), unless the probe deferred the cycle (API limit)."""
+        if self.pending is None or (run.plan_note or "").startswith("deferred"):
+            return objects
+        extra = {o for o in ("Lead", "Contact") if o in self.objects and o not in objects and self.pending(o)}
+        run.unchanged = [o for o in run.unchanged if o not in extra]
+        return [o for o in self.objects if o in objects or o in extra]
 
     def _changed_objects(self, run: CycleRun) -> list[str]:
         always: list[str] = []

@@ -16,8 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain.cursor import Position, Window, from_stamp, to_stamp
+from ..domain.merge import FieldPolicy, three_way
 from ..domain.people import (
     PERSON_MAPPINGS,
+    FieldChange,
     PersonChange,
     fill_blanks,
     person_change,
@@ -48,6 +50,8 @@ from ..ports import (
 )
 
 MAX_ALIAS_HOPS = 5
+MAX_WRITE_ATTEMPTS = 3
+MARKETING_ID_FIELD = "Marketing_Id__c"  # the external id our creates carry (see services.push)
 DESCRIBE_MAX_AGE = timedelta(hours=1)
 RECONCILE_PAGE = 3_000  # stored records compared per slice (10 Id IN queries)
 
@@ -104,7 +108,9 @@ class PullService:
         filter_field: str | None = None,
         reconcile_after_days: int = 14,
         sleep: Callable[[float], None] = time.sleep,
+        policy: FieldPolicy | None = None,
     ) -> None:
+        self.policy = policy or FieldPolicy()
         self.salesforce = salesforce
         self.bulk = bulk
         self.bulk_wait_seconds = bulk_wait_seconds
@@ -300,12 +306,14 @@ class PullService:
         related = [person_id_for(c.merged_into) for c in changes if c.merged_into] + [
             person_id_for(c.converted_to) for c in changes if c.converted_to
         ]
-        refs = self._lookup([c.person_id for c in changes] + related)
+        named = [m for c in changes if isinstance(m := c.fields.get(MARKETING_ID_FIELD), str) and m]
+        refs = self._lookup([c.person_id for c in changes] + related + named)
 
         def resolve(person_id: str) -> str:
             return self._resolve(person_id, refs)
 
         fresh: dict[str, PersonChange] = {}
+        pulled: dict[str, PersonChange] = {}  # target person -> the row merged into it
         for change in changes:
             if change.merged_into and change.deleted:
                 self._merge(
@@ -320,7 +328,7 @@ class PullService:
                     stats,
                 )
             else:
-                target = resolve(change.person_id)
+                target = self._target(change, refs, resolve)
                 ref = refs.get(target)
                 if ref is not None and ref.digest == change.digest:
                     stats.skipped += 1  # unchanged in every mapped field
@@ -328,27 +336,104 @@ class PullService:
                 if ref is None and change.deleted:
                     stats.skipped += 1  # created and deleted before we ever saw it
                     continue
-                if target != change.person_id:  # a converted lead's person receives its contact's fields
-                    existing = self.people.fields_of(target) or {}
-                    row_digest = change.digest
-                    change = PersonChange(
-                        target,
-                        change.sf_id,
-                        change.sf_type,
-                        {**existing, **change.fields},
-                        change.system_modstamp,
-                    )
-                    # keep the row's own digest, so reading the same row again writes nothing
-                    change.digest = row_digest
+                write = self._merged(change, target, ref)
+                if write is None:
+                    stats.skipped += 1  # nothing new: e.g. our own push coming back
+                    continue
                 if ref is None:
                     stats.created += 1
                 elif change.deleted:
                     stats.deleted += 1
                 else:
                     stats.updated += 1
-                fresh[target] = change
-                refs[target] = PersonRef(target, change.digest, change.sf_type)
-        self.people.save(list(fresh.values()))
+                fresh[target], pulled[target] = write, change
+                refs[target] = self._ref_after(write)
+        conflicts = self.people.save(list(fresh.values()))
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            if not conflicts:
+                break
+            # edited on the marketing side since we read them: merge the row into what is there now
+            again = self.people.lookup(conflicts)
+            redo = [w for pid in conflicts if (w := self._merged(pulled[pid], pid, again.get(pid)))]
+            conflicts = self.people.save(redo)
+        if conflicts:
+            raise RetriableError(f"{len(conflicts)} people kept changing while the pull wrote them; retrying")
+        for target, change in pulled.items():
+            if target != change.person_id and refs.get(change.person_id) is None:
+                # a marketing person pushed by an action: its Salesforce id points at it from now on
+                self.people.alias(change.person_id, target)
+
+    @staticmethod
+    def _target(change: PersonChange, refs: dict[str, PersonRef], resolve: Callable[[str], str]) -> str:
+        """The person a row belongs to: its own (or where that alias leads), else the marketing person
+        named by the row's Marketing_Id__c if that person is not yet tied to another record."""
+        if change.person_id in refs:
+            return resolve(change.person_id)
+        marketing_id = change.fields.get(MARKETING_ID_FIELD)
+        if isinstance(marketing_id, str) and marketing_id in refs:
+            ref = refs.get(resolve(marketing_id))
+            if ref is not None and ref.alias_of is None and ref.sf_id in (None, change.sf_id):
+                return ref.person_id
+        return change.person_id
+
+    def _merged(self, change: PersonChange, target: str, ref: PersonRef | None) -> PersonChange | None:
+        """What storing a pulled row writes: for a stored person, a field-level three-way merge against
+        the last-synced values (the stored ones, or the base of a marketing change not yet pushed).
+        None when nothing would change."""
+        if ref is None:
+            if target == change.person_id:
+                return change
+            return replace(change, person_id=target)
+        stored, pending = dict(ref.fields or {}), dict(ref.pending or {})
+        result = three_way(
+            {**stored, **pending},
+            stored,
+            change.fields,
+            sf_type=change.sf_type,
+            fields=tuple(change.fields),
+            policy=self.policy,
+        )
+        rules = {d.field: d.rule for d in result.decisions}
+        fields, log = dict(stored), []
+        for name, theirs in change.fields.items():
+            mine = stored.get(name)
+            if name in result.to_salesforce:  # marketing's value stands; Salesforce's is the new base
+                pending[name] = theirs
+                if name in rules:
+                    log.append(FieldChange(name, mine, mine, "salesforce", rules[name]))
+            elif name in rules and name not in result.to_marketing:  # a blocked update
+                log.append(FieldChange(name, mine, mine, "salesforce", rules[name]))
+            else:
+                fields[name] = theirs
+                pending.pop(name, None)
+                if theirs != mine:
+                    log.append(FieldChange(name, mine, theirs, "salesforce", rules.get(name, "")))
+        if fields == stored and pending == (ref.pending or {}) and ref.sf_id == change.sf_id:
+            return None
+        write = PersonChange(
+            target,
+            change.sf_id,
+            change.sf_type,
+            fields,
+            change.system_modstamp,
+            expected_version=ref.version,
+            pending=pending,
+            log=log,
+        )
+        write.digest = change.digest  # the row's: reading the same row again writes nothing
+        return write
+
+    @staticmethod
+    def _ref_after(write: PersonChange) -> PersonRef:
+        return PersonRef(
+            write.person_id,
+            write.digest,
+            write.sf_type,
+            version=(write.expected_version or 0) + 1,
+            fields=write.fields,
+            pending=write.pending,
+            sf_id=write.sf_id,
+        )
 
     def _apply_records(self, changes: list[RecordChange], stats: ObjectStats, *, first_copy: bool) -> None:
         """Store what the rows of a non-person object change, each linked to its surviving person.
@@ -427,7 +512,14 @@ class PullService:
         else:
             merged = fill_blanks(winner_fields, loser_fields)
             sf_type = refs[winner].sf_type or change.sf_type
-        result = PersonChange(winner, change.merged_into, sf_type, merged, change.system_modstamp)
+        result = PersonChange(
+            winner,
+            change.merged_into,
+            sf_type,
+            merged,
+            change.system_modstamp,
+            expected_version=_version(refs, winner),
+        )
         self.people.merge(loser, result)
         self._move_records(loser, winner)
         refs[loser] = PersonRef(loser, "alias", None, alias_of=winner)
@@ -464,6 +556,7 @@ class PullService:
                 "Contact",
                 {**merged, **flags, "sfdc_type": "Contact"},
                 change.system_modstamp,
+                expected_version=_version(refs, survivor),
             )
             self.people.merge(loser, result)
             self._move_records(loser, survivor)
@@ -479,7 +572,14 @@ class PullService:
             stats.skipped += 1
             return
         fields = {**(self.people.fields_of(person) or {}), **flags, "sfdc_type": "Contact"}
-        result = PersonChange(person, change.converted_to, "Contact", fields, change.system_modstamp)
+        result = PersonChange(
+            person,
+            change.converted_to,
+            "Contact",
+            fields,
+            change.system_modstamp,
+            expected_version=_version(refs, person),
+        )
         # the person and the contact id's alias in one transaction: were a crash to fall between two
         # writes, the replay (which skips a lead already converted) would never write the alias, and
         # the contact row would make a second person
@@ -514,3 +614,10 @@ class PullService:
         cursor = Cursor(sobject=sobject, cycle_id=cycle_id, window=window, reconcile=stale)
         self.state.save_cursor(cursor)
         return cursor
+
+
+def _version(refs: dict[str, PersonRef], person_id: str) -> int | None:
+    """The stored version a merge or conversion writes over (they write unconditionally, in a
+    transaction with the alias, and keep the version counting up)."""
+    ref = refs.get(person_id)
+    return ref.version if ref is not None else None

@@ -1,0 +1,85 @@
+"""The marketing application's way in: create and edit people, read what changed.
+
+Every request is checked whole before anything is written (``domain.person_fields``): an
+unknown person or field, a value of the wrong type or a bad email is refused with a message
+naming each problem. Every accepted change is written with its change-log entry (field, old,
+new, source, time) in one transaction, on the condition that the person is still at the version
+it was read at; a person in Salesforce with changes not yet pushed enters the sparse
+pending-push index, which the next cycle's push reads (``services.push``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from ..domain.people import PersonChange
+from ..domain.person_fields import check_values, marketing_edit
+from ..errors import InvalidRequestError, RetriableError
+from ..ports import PeoplePort, PersonRef
+
+MAX_ATTEMPTS = 5
+MAX_ALIAS_HOPS = 5
+
+
+class MarketingService:
+    """People as the marketing side sees them. ``custom`` maps each custom person field the sync user
+    can see (a Lead or Contact custom field, by API name) to its Salesforce type."""
+
+    def __init__(self, people: PeoplePort, custom: Mapping[str, str] | None = None) -> None:
+        self.people = people
+        self.custom = dict(custom or {})
+
+    def create_person(self, values: Mapping[str, Any], *, source: str = "marketing") -> str:
+        """A new marketing-only person; it reaches Salesforce through Sync Person (or an action that
+        implies it). Returns its id."""
+        checked = check_values(values, self.custom)
+        person_id = str(uuid.uuid4())
+        fields, _, log = marketing_edit({}, {}, checked, source=source, in_salesforce=False)
+        self.people.save([PersonChange(person_id, "", "Lead", fields, "", log=log)])
+        return person_id
+
+    def update_person(self, person_id: str, values: Mapping[str, Any], *, source: str = "marketing") -> int:
+        """Set fields of a person; returns how many changed. Conflicts with a concurrent write (a pull,
+        a push, another edit) are retried against the newer version, so no edit is lost."""
+        checked = check_values(values, self.custom)
+        for _ in range(MAX_ATTEMPTS):
+            ref = self.person(person_id)
+            fields, pending, log = marketing_edit(
+                ref.fields or {},
+                ref.pending or {},
+                checked,
+                source=source,
+                in_salesforce=bool(ref.sf_id),
+            )
+            if not log:
+                return 0
+            change = PersonChange(
+                ref.person_id,
+                ref.sf_id or "",
+                ref.sf_type or "Lead",
+                fields,
+                "",
+                expected_version=ref.version,
+                pending=pending,
+                log=log,
+            )
+            change.digest = ref.digest  # the last pulled row's: a new pull of it still merges field by field
+            if not self.people.save([change]):
+                return len(log)
+        raise RetriableError(f"person {person_id} kept changing while it was edited; try again")
+
+    def person(self, person_id: str) -> PersonRef:
+        """The stored person (following merges and conversions), or InvalidRequestError."""
+        if not isinstance(person_id, str) or not person_id:
+            raise InvalidRequestError("a person id (a non-empty string) is required")
+        current = person_id
+        for _ in range(MAX_ALIAS_HOPS):
+            ref = self.people.lookup([current]).get(current)
+            if ref is None:
+                break
+            if ref.alias_of is None:
+                return ref
+            current = ref.alias_of
+        raise InvalidRequestError(f"unknown person {person_id!r}")

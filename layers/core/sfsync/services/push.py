@@ -1,0 +1,160 @@
+"""Marketing -> Salesforce: people with changes not yet in Salesforce, a bounded slice per call.
+
+The people come from the sparse pending-push index (oldest change first), never a scan. Each
+person's pending fields go as one record of an sObject Collections update, five collections
+of 200 to a Composite call: one API call per 1,000 people. Salesforce's answer is per record:
+a refused record (validation rule, bad email, too long, required field, duplicate) is kept in
+the sync errors with Salesforce's code and message, leaves the index, and keeps its pending
+changes; it goes again when it changes on either side or an operator retries it. A success
+clears what was sent, on the condition that the person is still at the version it was read
+at; an edit made while the push was in flight stays pending for the next push.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from ..domain.cursor import to_stamp
+from ..domain.people import PersonChange
+from ..domain.person_fields import to_salesforce
+from ..errors import RetriableError
+from ..observability import logger
+from ..ports import (
+    ObjectStats,
+    PeoplePort,
+    PersonRef,
+    SalesforcePort,
+    SyncErrorRecord,
+    SyncErrorsPort,
+    WriteResult,
+)
+
+MAX_WRITE_ATTEMPTS = 5
+
+
+def after_push(ref: PersonRef, sent: Mapping[str, Any]) -> dict[str, Any]:
+    """What stays pending once ``sent`` (person field -> value) is in Salesforce: a field still holding
+    the value sent is synced; one edited since keeps going, against the value Salesforce now holds."""
+    pending = dict(ref.pending or {})
+    fields = ref.fields or {}
+    for name, value in sent.items():
+        if name not in pending:
+            continue
+        if fields.get(name) == value:
+            del pending[name]
+        else:
+            pending[name] = value
+    return pending
+
+
+class PushService:
+    """Pushes the pending marketing changes of one person object (Lead or Contact)."""
+
+    def __init__(
+        self,
+        salesforce: SalesforcePort,
+        people: PeoplePort,
+        errors: SyncErrorsPort,
+        *,
+        custom: Callable[[str], Mapping[str, str]],
+        clock: Callable[[], datetime],
+        slice_people: int = 1_000,
+    ) -> None:
+        self.salesforce = salesforce
+        self.people = people
+        self.errors = errors
+        self.custom = custom
+        self.clock = clock
+        self.slice_people = slice_people
+
+    def push_slice(self, sf_type: str, stats: ObjectStats) -> bool:
+        """Push one slice; adds to ``stats`` and returns whether more people are pending."""
+        ids = self.people.pending_ids(sf_type, self.slice_people)
+        if not ids:
+            return False
+        refs = self.people.lookup(ids)
+        custom = self.custom(sf_type)
+        batch: list[tuple[PersonRef, dict[str, Any]]] = []
+        records: list[dict[str, Any]] = []
+        nothing_to_send: list[tuple[PersonRef, dict[str, Any]]] = []
+        for person_id in ids:
+            ref = refs.get(person_id)
+            if ref is None or not ref.pending or not ref.sf_id or ref.alias_of:
+                continue  # moved on since the index was read (the index is eventually consistent)
+            sent = {name: (ref.fields or {}).get(name) for name in ref.pending}
+            values = to_salesforce(sent, sf_type, custom)
+            if not values:  # e.g. a birthdate on a lead: nothing of it exists in Salesforce
+                nothing_to_send.append((ref, sent))
+                continue
+            batch.append((ref, sent))
+            records.append({"Id": ref.sf_id, **values})
+        results = self.salesforce.update_records(sf_type, records) if records else []
+        done: list[tuple[PersonRef, dict[str, Any]]] = list(nothing_to_send)
+        refused: list[tuple[PersonRef, WriteResult]] = []
+        for (ref, sent), result in zip(batch, results, strict=True):
+            if result.ok:
+                done.append((ref, sent))
+            else:
+                refused.append((ref, result))
+        self._settle(done)
+        self._refuse(sf_type, refused)
+        stats.pushed += len(done) - len(nothing_to_send)
+        stats.push_failed += len(refused)
+        if refused:
+            logger.warning(
+                "Salesforce refused some records; they are in the sync errors",
+                extra={
+                    "object": sf_type,
+                    "refused": len(refused),
+                    "codes": sorted({r.code for _, r in refused}),
+                },
+            )
+        return len(ids) >= self.slice_people
+
+    def _settle(self, done: Sequence[tuple[PersonRef, dict[str, Any]]]) -> None:
+        """Clear what was sent; a person written meanwhile is read again and settled against that."""
+        todo = {ref.person_id: (ref, sent) for ref, sent in done}
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            if not todo:
+                return
+            writes = [self._settled(ref, sent) for ref, sent in todo.values()]
+            conflicts = self.people.save(writes)
+            cleared = [pid for pid in todo if pid not in conflicts]
+            if cleared:
+                self.errors.clear_sync_errors([(todo[pid][0].sf_type or "", pid) for pid in cleared])
+            fresh = self.people.lookup(conflicts)
+            todo = {pid: (fresh[pid], todo[pid][1]) for pid in conflicts if pid in fresh}
+        if todo:
+            raise RetriableError(f"{len(todo)} people kept changing while their push was settled; retrying")
+
+    @staticmethod
+    def _settled(ref: PersonRef, sent: Mapping[str, Any], push_error: str | None = None) -> PersonChange:
+        change = PersonChange(
+            ref.person_id,
+            ref.sf_id or "",
+            ref.sf_type or "Lead",
+            dict(ref.fields or {}),
+            "",
+            expected_version=ref.version,
+            pending=after_push(ref, sent) if push_error is None else dict(ref.pending or {}),
+            push_error=push_error,
+        )
+        change.digest = ref.digest
+        return change
+
+    def _refuse(self, sf_type: str, refused: Sequence[tuple[PersonRef, WriteResult]]) -> None:
+        """Record each refusal, then take the person out of the index (its changes stay pending)."""
+        if not refused:
+            return
+        now = to_stamp(self.clock())
+        self.errors.save_sync_errors(
+            [
+                SyncErrorRecord(sf_type, ref.person_id, ref.sf_id, r.code, r.message, r.fields, now)
+                for ref, r in refused
+            ]
+        )
+        # A person edited since it was read is not written here: the edit put it back in the index,
+        # so it goes again as it is now.
+        self.people.save([self._settled(ref, {}, r.code or "UNKNOWN") for ref, r in refused])

@@ -1,0 +1,262 @@
+"""Marketing -> Salesforce through the real shape: edits on both sides, the three-way merge, the push.
+
+Each test seeds its own stack (DynamoDB Local, moto's Step Functions, the emulator over HTTPS),
+copies the org once, then edits people on the marketing side (the marketing API) and in the
+emulator between cycles, and checks both sides after the next cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sf_emulator.app import Emulator
+from sf_emulator.schema import ValidationRule
+from sf_emulator.seed import seed
+from sf_emulator.server import EmulatorServer
+from sfsync.adapters.dynamo import PeopleRepository, StateRepository
+from sfsync.domain.people import person_id_for
+from sfsync.errors import InvalidRequestError
+from sfsync.services.marketing import MarketingService
+from sfsync_local.stack import LocalStack
+from tests.integration.conftest import CycleGate
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.sync_objects("Lead,Contact")]
+
+
+@pytest.fixture(scope="module")
+def org() -> Iterator[EmulatorServer]:
+    """An org with more than 1,000 leads the sync user sees (the batch test pushes 1,000)."""
+    emulator = Emulator()
+    seed(emulator, size=9000, random_seed=23)
+    with EmulatorServer(emulator) as server:
+        yield server
+
+
+def first_copy(stack: LocalStack, gate: CycleGate) -> None:
+    assert stack.fire_rule("DispatcherFunction", "KeepAlive")["started"] is True
+    gate.reached()
+
+
+def next_cycle(gate: CycleGate) -> None:
+    gate.release()
+    gate.reached()
+
+
+def live_ids(org: EmulatorServer, people: PeopleRepository, sobject: str, count: int) -> list[str]:
+    """Records the first copy brought (the sync user sees them), not converted."""
+    live = {r["Id"] for r in org.emulator.org.records(sobject) if not r.get("IsConverted")}
+    synced = {p.sf_id for p in people.iterate() if p.sf_type == sobject and p.alias_of is None}
+    return sorted(live & synced)[:count]
+
+
+def sf_row(org: EmulatorServer, record_id: str) -> dict[str, Any]:
+    found = org.emulator.org.find(record_id)
+    assert found is not None
+    return found[1]
+
+
+def sf_edit(org: EmulatorServer, sobject: str, record_id: str, values: dict[str, Any]) -> None:
+    org.emulator.org.update(sobject, record_id, values, org.emulator.admin_user_id)
+
+
+def last_stats(state: StateRepository, sobject: str) -> dict[str, Any]:
+    [run] = state.recent_cycles(1)
+    return next((s for s in run.stats if s["sobject"] == sobject), {})
+
+
+@pytest.fixture
+def marketing(stack: LocalStack) -> MarketingService:
+    people = PeopleRepository(stack.table_name("PeopleTable"), stack.table_name("StateTable"))
+    return MarketingService(people, {"Sync_To_Marketing__c": "boolean"})
+
+
+def test_marketing_edit_reaches_salesforce_once_and_is_not_echoed(
+    stack: LocalStack,
+    gate: CycleGate,
+    org: EmulatorServer,
+    marketing: MarketingService,
+    people: PeopleRepository,
+    state: StateRepository,
+) -> None:
+    first_copy(stack, gate)
+    [lead] = live_ids(org, people, "Lead", 1)
+    person = person_id_for(lead)
+    # given a marketing edit of a lead in Salesforce
+    assert marketing.update_person(person, {"job_title": "Head of Growth", "city": "Lisbon"}) == 2
+    assert people.pending_ids("Lead", 10) == [person]
+    # when the next cycle runs (nothing changed in Salesforce: the pending push alone plans the Lead)
+    next_cycle(gate)
+    # then Salesforce has the values, the person left the index, and the change log names the edit
+    row = sf_row(org, lead)
+    assert (row["Title"], row["City"]) == ("Head of Growth", "Lisbon")
+    assert people.pending_ids("Lead", 10) == []
+    assert last_stats(state, "Lead")["pushed"] == 1
+    [entry] = people.change_log(person)
+    assert entry["source"] == "marketing"
+    assert {c["field"]: c["new"] for c in entry["changes"]} == {
+        "job_title": "Head of Growth",
+        "city": "Lisbon",
+    }
+    stamp, version = row["SystemModstamp"], people.get(person).version  # type: ignore[union-attr]
+    # when the next cycle pulls our own write back
+    next_cycle(gate)
+    # then nothing is written on either side: no echo
+    assert sf_row(org, lead)["SystemModstamp"] == stamp
+    assert people.get(person).version == version  # type: ignore[union-attr]
+
+
+def test_same_field_changed_on_both_sides_takes_the_objects_winner(
+    stack: LocalStack,
+    gate: CycleGate,
+    org: EmulatorServer,
+    marketing: MarketingService,
+    people: PeopleRepository,
+) -> None:
+    first_copy(stack, gate)
+    [lead] = live_ids(org, people, "Lead", 1)
+    [contact] = live_ids(org, people, "Contact", 1)
+    # given the same field changed on both sides, for a lead and for a contact, and one field per side
+    marketing.update_person(person_id_for(lead), {"job_title": "Marketing title", "city": "Porto"})
+    sf_edit(org, "Lead", lead, {"Title": "Salesforce title", "Phone": "+351 21 000 0000"})
+    marketing.update_person(person_id_for(contact), {"job_title": "Marketing title", "city": "Braga"})
+    sf_edit(org, "Contact", contact, {"Title": "Salesforce title", "Phone": "+351 21 111 1111"})
+    # when the next cycle runs
+    next_cycle(gate)
+    # then the lead takes marketing's title, the contact Salesforce's; one-sided changes stand on both
+    lead_row, contact_row = sf_row(org, lead), sf_row(org, contact)
+    lead_person = people.get(person_id_for(lead))
+    contact_person = people.get(person_id_for(contact))
+    assert lead_person is not None and contact_person is not None
+    assert lead_row["Title"] == lead_person.fields["job_title"] == "Marketing title"
+    assert contact_row["Title"] == contact_person.fields["job_title"] == "Salesforce title"
+    assert (lead_row["City"], lead_person.fields["phone"]) == ("Porto", "+351 21 000 0000")
+    assert (contact_row["MailingCity"], contact_person.fields["phone"]) == ("Braga", "+351 21 111 1111")
+    # and the rule that decided is in each person's change log
+    rules = [c.get("rule", "") for e in people.change_log(person_id_for(lead)) for c in e["changes"]]
+    assert "changed on both sides: marketing wins for Lead" in rules
+    rules = [c.get("rule", "") for e in people.change_log(person_id_for(contact)) for c in e["changes"]]
+    assert "changed on both sides: salesforce wins for Contact" in rules
+    assert people.pending_ids("Lead", 10) == [] and people.pending_ids("Contact", 10) == []
+
+
+def test_bad_requests_are_refused_whole_and_change_nothing(
+    stack: LocalStack,
+    gate: CycleGate,
+    org: EmulatorServer,
+    marketing: MarketingService,
+    people: PeopleRepository,
+) -> None:
+    first_copy(stack, gate)
+    [lead] = live_ids(org, people, "Lead", 1)
+    person = person_id_for(lead)
+    before = people.get(person)
+    for request, problem in (
+        ({"job_title": "ok", "shoe_size": 44}, "unknown field 'shoe_size'"),
+        ({"email": "not-an-email"}, "'email' is not a valid email address"),
+        ({"num_employees": "many"}, "'num_employees' must be a number"),
+        ({"sfdc_owner_id": "005000000000001"}, "set by the Salesforce sync only"),
+    ):
+        with pytest.raises(InvalidRequestError, match=problem):
+            marketing.update_person(person, request)
+    with pytest.raises(InvalidRequestError, match="unknown person 'nobody'"):
+        marketing.update_person("nobody", {"city": "Faro"})
+    assert people.get(person) == before
+    assert people.change_log(person) == [] and people.pending_ids("Lead", 10) == []
+
+
+def test_edits_on_both_sides_over_several_cycles_converge_and_each_is_written_once(
+    stack: LocalStack,
+    gate: CycleGate,
+    org: EmulatorServer,
+    marketing: MarketingService,
+    people: PeopleRepository,
+    state: StateRepository,
+) -> None:
+    first_copy(stack, gate)
+    leads = live_ids(org, people, "Lead", 4)
+    for round_number in range(3):
+        # given, each cycle, marketing edits two leads and Salesforce edits two (one of them shared)
+        for lead in leads[:2]:
+            marketing.update_person(person_id_for(lead), {"notes": f"marketing {round_number}"})
+        for lead in leads[1:3]:
+            sf_edit(org, "Lead", lead, {"Description": f"salesforce {round_number}", "Rating": "Hot"})
+        next_cycle(gate)
+        # then each cycle writes each changed person once per direction
+        stats = last_stats(state, "Lead")
+        assert stats["pushed"] == 2, stats
+        assert stats["updated"] == 2, stats
+        expected = {
+            leads[0]: f"marketing {round_number}",
+            leads[1]: f"marketing {round_number}",  # both changed: the lead's winner is marketing
+            leads[2]: f"salesforce {round_number}",
+        }
+        for lead, notes in expected.items():
+            person = people.get(person_id_for(lead))
+            assert person is not None
+            assert sf_row(org, lead)["Description"] == person.fields["notes"] == notes
+    # and a quiet cycle afterwards writes nothing anywhere
+    stamps = {lead: sf_row(org, lead)["SystemModstamp"] for lead in leads}
+    next_cycle(gate)
+    assert {lead: sf_row(org, lead)["SystemModstamp"] for lead in leads} == stamps
+    assert last_stats(state, "Lead").get("pushed", 0) == 0
+
+
+@pytest.mark.stack_parameters({"SliceRecords": 2000})
+def test_a_batch_of_1000_with_invalid_records_lands_the_rest_and_keeps_the_refused(
+    stack: LocalStack,
+    gate: CycleGate,
+    org: EmulatorServer,
+    marketing: MarketingService,
+    people: PeopleRepository,
+    state: StateRepository,
+) -> None:
+    first_copy(stack, gate)
+    leads = live_ids(org, people, "Lead", 1000)
+    assert len(leads) == 1000
+    rule = ValidationRule(
+        "Lead", "No_Test_Industry", "Industry = 'Test'", "Industry may not be Test", "Industry"
+    )
+    org.emulator.org.set_validation_rule(rule)
+    too_long, by_rule = set(leads[:5]), set(leads[5:10])
+    try:
+        # given 1,000 marketing edits, of which Salesforce will refuse ten (too long; a validation rule)
+        for lead in leads:
+            values: dict[str, Any] = {"notes": "from the batch"}
+            if lead in too_long:
+                values["job_title"] = "x" * 200
+            if lead in by_rule:
+                values["industry"] = "Test"
+            marketing.update_person(person_id_for(lead), values)
+        composites = org.emulator.calls_by_route.get("composite", 0)
+        # when the next cycle runs
+        next_cycle(gate)
+    finally:
+        org.emulator.org.set_validation_rule(rule, active=False)
+    # then the 990 valid records landed, in one Composite call per 1,000 people
+    landed = {lead for lead in leads if sf_row(org, lead).get("Description") == "from the batch"}
+    assert landed == set(leads) - too_long - by_rule
+    stats = last_stats(state, "Lead")
+    assert (stats["pushed"], stats["push_failed"]) == (990, 10)
+    assert org.emulator.calls_by_route.get("composite", 0) == composites + 1
+    # and the ten refused are in the sync errors with Salesforce's code and message, still pending
+    errors = {e.sf_id: e for e in state.sync_errors("Lead")}
+    assert set(errors) == too_long | by_rule
+    assert {errors[i].code for i in too_long} == {"STRING_TOO_LONG"}
+    assert {errors[i].message for i in by_rule} == {"Industry may not be Test"}
+    for lead in too_long | by_rule:
+        person = people.get(person_id_for(lead))
+        assert person is not None and "notes" in person.pending
+    assert people.pending_ids("Lead", 2000) == []  # out of the index until they change
+    # when one of them is fixed on the marketing side
+    fixed = sorted(by_rule)[0]
+    marketing.update_person(person_id_for(fixed), {"industry": "Retail"})
+    next_cycle(gate)
+    # then it goes through, and its sync error is gone
+    assert (
+        sf_row(org, fixed)["Description"] == "from the batch" and sf_row(org, fixed)["Industry"] == "Retail"
+    )
+    assert fixed not in {e.sf_id for e in state.sync_errors("Lead")}
+    assert len(state.sync_errors("Lead")) == 9
