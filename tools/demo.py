@@ -114,6 +114,7 @@ def report(
             f"  {stats['sobject']:<22} created {stats['created']:>5}  updated {stats['updated']:>3}  "
             f"deleted {stats['deleted']:>3}  merged {stats['merged']:>2}  converted {stats['converted']:>2}  "
             f"filtered {stats['filtered']:>3}  unchanged {stats['skipped']:>3}  "
+            f"pushed {stats.get('pushed', 0):>3}  refused {stats.get('push_failed', 0):>2}  "
             f"in {stats['slices']} slice(s), {stats['api_calls']} API calls"
         )
     for result in run.results:
@@ -132,6 +133,89 @@ def report(
         f"{aliases}; people the filter stopped updating: {len(kept)}"
     )
     return equal
+
+
+def act(stack: LocalStack, request: dict[str, Any]) -> dict[str, Any]:
+    """One marketing-side request, through the actions Lambda (as the marketing application would)."""
+    answer: dict[str, Any] = stack.invoke("ActionsFunction", request)
+    return answer
+
+
+def two_way(
+    stack: LocalStack,
+    gate: CycleGate,
+    server: EmulatorServer,
+    people: PeopleRepository,
+    state: StateRepository,
+    stores: tuple[PeopleRepository, RecordsRepository],
+    kept: set[str],
+    lead_ids: list[str],
+) -> bool:
+    """Marketing and Salesforce both edit people between cycles; one field on both sides, for a lead
+    (marketing wins) and a contact (Salesforce wins); a new marketing person is synced by the action."""
+    emu, admin = server.emulator, server.emulator.admin_user_id
+    leads = [i for i in lead_ids[60:120] if i not in kept and people.get(person_id_for(i))][:21]
+    contacts = sorted(
+        p.sf_id for p in people.iterate() if p.sf_type == "Contact" and p.alias_of is None and p.sf_id
+    )[30:41]
+    for lead_id in leads[1:]:
+        act(
+            stack,
+            {
+                "action": "update_person",
+                "person_id": person_id_for(lead_id),
+                "values": {"notes": "Met at the demo event"},
+            },
+        )
+    for contact_id in contacts[1:]:
+        act(
+            stack,
+            {"action": "update_person", "person_id": person_id_for(contact_id), "values": {"city": "Lisbon"}},
+        )
+    both = {("Lead", leads[0]): "marketing", ("Contact", contacts[0]): "salesforce"}
+    for (sobject, record_id), _ in both.items():
+        act(
+            stack,
+            {
+                "action": "update_person",
+                "person_id": person_id_for(record_id),
+                "values": {"job_title": "Set in marketing"},
+            },
+        )
+        emu.org.update(sobject, record_id, {"Title": "Set in Salesforce"}, admin)
+    new_person = act(
+        stack, {"action": "create_person", "values": {"email": "ana.silva@demo.example", "first_name": "Ana"}}
+    )["person_id"]
+    synced = act(stack, {"action": "sync_person", "person_id": new_person})
+    say(
+        f"\nOn the marketing side (the actions Lambda): 20 leads' notes and 10 contacts' city changed; "
+        f"the same field (title) changed on both sides for lead {leads[0]} and contact {contacts[0]}; "
+        f"a new person synced now by Sync Person -> lead {synced.get('sf_id')} "
+        f"(created={synced.get('created')}, last name and company from the defaults)"
+    )
+    t0 = time.monotonic()
+    gate.go.release()
+    gate.reached()
+    equal = report(4, state, stores, server, time.monotonic() - t0, kept)
+    checks = [(leads[0], "Title", "job_title"), (contacts[0], "Title", "job_title")]
+    checks += [(i, "Description", "notes") for i in leads[1:]] + [
+        (i, "MailingCity", "city") for i in contacts[1:]
+    ]
+    converged = 0
+    for record_id, sf_field, field in checks:
+        found = emu.org.find(record_id)
+        person = people.get(person_id_for(record_id))
+        if found and person and found[1].get(sf_field) == person.fields.get(field):
+            converged += 1
+    winners = []
+    for (sobject, record_id), winner in both.items():
+        found = emu.org.find(record_id)
+        value = found[1].get("Title") if found else None
+        expected = "Set in marketing" if winner == "marketing" else "Set in Salesforce"
+        winners.append(value == expected)
+        say(f"  {sobject} {record_id}: title on both sides is {value!r} ({winner} wins for a {sobject})")
+    say(f"  edited people equal on both sides: {converged} of {len(checks)}")
+    return equal and converged == len(checks) and all(winners)
 
 
 def main() -> int:
@@ -168,11 +252,11 @@ def main() -> int:
         ):
             gate.stack = stack
             say(
-                f"Local stack up in {time.monotonic() - started:.1f} s: tables, 4 functions, the cycle state "
+                f"Local stack up in {time.monotonic() - started:.1f} s: tables, 5 functions, the cycle state "
                 "machine, the EventBridge rule (fired by the demo)"
             )
             state = StateRepository(stack.table_name("StateTable"))
-            people = PeopleRepository(stack.table_name("PeopleTable"))
+            people = PeopleRepository(stack.table_name("PeopleTable"), stack.table_name("StateTable"))
             stores = (people, RecordsRepository(stack.table_name("RecordsTable")))
             emu, admin = server.emulator, server.emulator.admin_user_id
             kept: set[str] = set()
@@ -249,11 +333,14 @@ def main() -> int:
                 f"{person.sf_id}, same marketing id"
             )
 
-            # cycle 4: nothing changed
+            # cycle 4: edits on both sides (the same field too), and a new marketing person synced now
+            equal.append(two_way(stack, gate, server, people, state, stores, kept, ids))
+
+            # cycle 5: nothing changed
             t0 = time.monotonic()
             gate.go.release()
             gate.reached()
-            equal.append(report(4, state, stores, server, time.monotonic() - t0, kept))
+            equal.append(report(5, state, stores, server, time.monotonic() - t0, kept))
 
             for text in stack.runtime_errors:
                 say(f"  the local Step Functions interpreter failed a state: {text.strip().splitlines()[-1]}")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sf_emulator.app import Emulator
+from sf_emulator.app import Emulator, Fault
 from sf_emulator.schema import ValidationRule
 from sf_emulator.seed import seed
 from sf_emulator.server import EmulatorServer
@@ -260,3 +260,72 @@ def test_a_batch_of_1000_with_invalid_records_lands_the_rest_and_keeps_the_refus
     )
     assert fixed not in {e.sf_id for e in state.sync_errors("Lead")}
     assert len(state.sync_errors("Lead")) == 9
+
+
+def test_sync_person_creates_the_lead_once_even_when_the_response_is_lost(
+    stack: LocalStack,
+    gate: CycleGate,
+    org: EmulatorServer,
+    marketing: MarketingService,
+    people: PeopleRepository,
+) -> None:
+    first_copy(stack, gate)
+    # given a marketing-only person without a last name or company
+    created = stack.invoke(
+        "ActionsFunction", {"action": "create_person", "values": {"email": "new@example.com"}}
+    )
+    person = created["person_id"]
+    assert people.pending_ids("Lead", 10) == []  # marketing-only: not pushed by the cycle
+    # when Sync Person's create commits in Salesforce but its response is lost, and the call is retried
+    org.emulator.add_fault(Fault(method="POST", path="*/composite", drop_after_commit=True))
+    failed = stack.invoke(
+        "ActionsFunction", {"action": "sync_person", "person_id": person}, raise_on_error=False
+    )
+    assert failed["errorType"] == "RetriableError"
+    answer = stack.invoke("ActionsFunction", {"action": "sync_person", "person_id": person})
+    # then there is one lead for the person, with the configured defaults, and the person is tied to it
+    leads = [r for r in org.emulator.org.records("Lead") if r.get("Marketing_Id__c") == person]
+    assert len(leads) == 1
+    assert answer == {
+        "ok": True,
+        "person_id": person,
+        "sf_id": leads[0]["Id"],
+        "sf_type": "Lead",
+        "created": False,
+    }
+    assert (leads[0]["LastName"], leads[0]["Company"], leads[0]["Email"]) == (
+        "[not provided]",
+        "[not provided]",
+        "new@example.com",
+    )
+    stored = people.get(person)
+    assert stored is not None and stored.sf_id == leads[0]["Id"] and stored.pending == {}
+    # and the next cycle pulls the new lead into the same person, not a second one
+    marketing.update_person(person, {"first_name": "Nova"})
+    next_cycle(gate)
+    assert sf_row(org, leads[0]["Id"])["FirstName"] == "Nova"
+    assert people.get(person_id_for(leads[0]["Id"])).alias_of == person  # type: ignore[union-attr]
+    assert [p.person_id for p in people.iterate() if p.sf_id == leads[0]["Id"] and p.alias_of is None] == [
+        person
+    ]
+
+
+def test_sync_person_refused_by_salesforce_is_kept_as_a_sync_error(
+    stack: LocalStack, gate: CycleGate, org: EmulatorServer, people: PeopleRepository, state: StateRepository
+) -> None:
+    first_copy(stack, gate)
+    person = stack.invoke(
+        "ActionsFunction",
+        {"action": "create_person", "values": {"last_name": "Long", "job_title": "y" * 300}},
+    )["person_id"]
+    answer = stack.invoke("ActionsFunction", {"action": "sync_person", "person_id": person})
+    assert answer["ok"] is False and answer["code"] == "STRING_TOO_LONG"
+    [error] = [e for e in state.sync_errors("Lead") if e.person_id == person]
+    assert error.operation == "create" and "Title" in error.message
+    assert people.get(person).sf_id is None  # type: ignore[union-attr]
+    bad = stack.invoke(
+        "ActionsFunction",
+        {"action": "update_person", "person_id": person, "values": {"x": 1}},
+        raise_on_error=False,
+    )
+    assert bad["errorType"] == "InvalidRequestError" and "unknown field 'x'" in bad["errorMessage"]

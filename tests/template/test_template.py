@@ -317,8 +317,9 @@ TEMPLATE_DEFECTS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         "AWS::Serverless::Function has no attribute Arnn",
     ),
     "policy-on-another-functions-table": (
-        _add_policy("PlanFunction", {"DynamoDBCrudPolicy": {"TableName": {"Ref": "PeopleTable"}}}),
-        "PlanFunction is granted DynamoDBCrudPolicy on PeopleTable, which its environment does not reference",
+        _add_policy("PlanFunction", {"DynamoDBCrudPolicy": {"TableName": {"Ref": "RecordsTable"}}}),
+        "PlanFunction is granted DynamoDBCrudPolicy on RecordsTable, which its environment does not "
+        "reference",
     ),
     "policy-on-the-secret": (
         _add_policy(

@@ -56,6 +56,8 @@ class Settings:
     cycle_history_days: int = 30
     reconcile_after_days: int = 14  # Salesforce keeps deleted rows about 15 days
     push_slice_people: int = 2_000  # people pushed per slice: two Composite calls
+    default_last_name: str = "[not provided]"  # a new lead's LastName when the person has none
+    default_company: str = "[not provided]"  # a new lead's Company when the person has none
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -76,5 +78,7 @@ class Settings:
             api_version=os.environ.get("SALESFORCE_API_VERSION", "59.0"),
             first_copy_api=_choice("FIRST_COPY_API", "bulk", ("bulk", "rest")),
             reconcile_after_days=_int("RECONCILE_AFTER_DAYS", 14),
+            default_last_name=os.environ.get("DEFAULT_LEAD_LAST_NAME") or "[not provided]",
+            default_company=os.environ.get("DEFAULT_LEAD_COMPANY") or "[not provided]",
             push_slice_people=min(max(_int("PUSH_SLICE_PEOPLE", 2_000), 1), 10_000),
         )

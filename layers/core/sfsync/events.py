@@ -93,3 +93,31 @@ class FinishRequest:
         if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
             raise InvalidEventError("finish event's 'results' must be a list of objects")
         return cls(execution_id=_text(event, "execution_id", "finish") or "", plan=plan, results=results)
+
+
+ACTIONS = ("create_person", "update_person", "sync_person")
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    """A marketing-side request: ``action``, and what it needs (``person_id``, ``values``, ``owner_id``)."""
+
+    action: str
+    person_id: str | None = None
+    values: dict[str, Any] | None = None
+    owner_id: str | None = None
+
+    @classmethod
+    def parse(cls, event: Any) -> ActionRequest:
+        event = _object(event, "actions")
+        action = event.get("action")
+        if action not in ACTIONS:
+            raise InvalidEventError(
+                f"actions event's 'action' must be one of {', '.join(ACTIONS)}, got {action!r}"
+            )
+        values = event.get("values")
+        if action in ("create_person", "update_person") and not isinstance(values, dict):
+            raise InvalidEventError(f"{action} needs 'values', an object of field -> value")
+        person_id = _text(event, "person_id", "actions", required=action != "create_person")
+        owner_id = _text(event, "owner_id", "actions", required=False)
+        return cls(action=action, person_id=person_id, values=values, owner_id=owner_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 
@@ -20,6 +21,8 @@ from .adapters.salesforce import SalesforceClient
 from .adapters.stepfunctions import StepFunctionsExecutions
 from .config import Settings
 from .errors import FatalError
+from .events import ActionRequest
+from .services.actions import ActionsService
 from .services.dispatch import Dispatcher
 from .services.finish import Finisher
 from .services.marketing import MarketingService
@@ -164,3 +167,32 @@ def marketing() -> MarketingService:
     if not cfg.people_table:
         raise FatalError("PEOPLE_TABLE is not set")
     return MarketingService(_people(cfg.people_table, cfg.state_table), custom_person_fields())
+
+
+def actions() -> ActionsService:
+    cfg = settings()
+    push = pusher()
+    if push is None:
+        raise FatalError("PEOPLE_TABLE is not set")
+    client = salesforce()
+    return ActionsService(
+        client,
+        push.people,
+        state(),
+        push,
+        custom=custom_person_fields,
+        describe=client.describe,
+        clock=utc_now,
+        default_last_name=cfg.default_last_name,
+        default_company=cfg.default_company,
+    )
+
+
+def act(request: ActionRequest) -> dict[str, Any]:
+    """Run one marketing-side request; a bad one raises InvalidRequestError naming the problem."""
+    if request.action == "create_person":
+        return {"ok": True, "person_id": marketing().create_person(request.values or {})}
+    if request.action == "update_person":
+        changed = marketing().update_person(request.person_id or "", request.values or {})
+        return {"ok": True, "person_id": request.person_id, "changed": changed}
+    return actions().sync_person(request.person_id or "", owner_id=request.owner_id)

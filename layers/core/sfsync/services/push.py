@@ -75,13 +75,20 @@ class PushService:
         if not ids:
             return False
         refs = self.people.lookup(ids)
+        self.push_people(sf_type, [refs[i] for i in ids if i in refs], stats)
+        return len(ids) >= self.slice_people
+
+    def push_people(
+        self, sf_type: str, refs: Sequence[PersonRef], stats: ObjectStats | None = None
+    ) -> list[WriteResult]:
+        """Push these people's pending changes now; Salesforce's answer per person sent."""
+        stats = stats if stats is not None else ObjectStats(sobject=sf_type)
         custom = self.custom(sf_type)
         batch: list[tuple[PersonRef, dict[str, Any]]] = []
         records: list[dict[str, Any]] = []
         nothing_to_send: list[tuple[PersonRef, dict[str, Any]]] = []
-        for person_id in ids:
-            ref = refs.get(person_id)
-            if ref is None or not ref.pending or not ref.sf_id or ref.alias_of:
+        for ref in refs:
+            if not ref.pending or not ref.sf_id or ref.alias_of:
                 continue  # moved on since the index was read (the index is eventually consistent)
             sent = {name: (ref.fields or {}).get(name) for name in ref.pending}
             values = to_salesforce(sent, sf_type, custom)
@@ -111,7 +118,7 @@ class PushService:
                     "codes": sorted({r.code for _, r in refused}),
                 },
             )
-        return len(ids) >= self.slice_people
+        return results
 
     def _settle(self, done: Sequence[tuple[PersonRef, dict[str, Any]]]) -> None:
         """Clear what was sent; a person written meanwhile is read again and settled against that."""
