@@ -16,8 +16,10 @@ items and consumed capacity by a botocore hook on every client in this process
     first_copy_records_per_s, first_copy_api_calls   largest org: rule fired -> first cycle's Wait
     idle_cycle_api_calls                             largest org: the next cycle, nothing changed
     idle_cycle_dynamodb_reads                        that idle cycle, once per org size
-    incremental_cycle_s_1000_changes                 largest org: 700 lead updates, 200 creates and
-    pull_api_calls_per_1000_changed                  100 deletes, then one cycle
+    incremental_cycle_s_1000_changes                 largest org: 850 updates over five objects, 100
+    pull_api_calls_per_1000_changed                  lead creates and 50 deletes, then one cycle
+    two_way_cycle_s_1000_changes                     largest org: 1,000 marketing-side lead edits,
+    push_api_calls_per_1000_changed                  then one cycle (Composite calls of the push)
 
 Extra keys say where the time went: ``lambda_seconds`` (inside each handler), ``salesforce_http``
 (requests to the org, OAuth included) and ``dynamodb`` (per table and operation: requests, items,
@@ -40,7 +42,8 @@ from botocore.config import Config
 from sf_emulator.app import Emulator
 from sf_emulator.seed import seed
 from sf_emulator.server import EmulatorServer
-from sfsync.adapters.dynamo import StateRepository
+from sfsync.adapters.dynamo import PeopleRepository, StateRepository
+from sfsync.services.marketing import MarketingService
 from sfsync_local.bench_support import (
     READ_OPERATIONS,
     CycleGate,
@@ -66,6 +69,7 @@ UPDATES = {
     "Task": ("Subject", 100),
 }
 CHANGES = {"update": sum(n for _, n in UPDATES.values()), "create": 100, "delete": 50}
+PUSHES = 1_000  # marketing-side lead edits before the two-way cycle
 
 
 def emit(name: str, value: float, unit: str, **extra: Any) -> None:
@@ -165,6 +169,7 @@ class SyncScenario:
                 self.idle_cycle(report_idle_calls)
                 if incremental:
                     self.incremental_cycle()
+                    self.two_way_cycle()
             finally:
                 self.state.set_paused(True)  # end the chain at its next hand-over
                 for _ in range(2):
@@ -330,6 +335,48 @@ class SyncScenario:
             calls / (changes / 1000),
             "Salesforce API calls",
             api_calls=calls,
+            **extra,
+            by_route=self.routes,
+        )
+
+    def two_way_cycle(self) -> None:
+        """1,000 marketing-side edits of leads (through the marketing API), then one cycle: its time
+        and the Composite calls the push took."""
+        if "Lead" not in self.objects:
+            return
+        people = PeopleRepository(self.stack.table_name("PeopleTable"), self.stack.table_name("StateTable"))
+        marketing = MarketingService(people)
+        leads = sorted(
+            p.person_id
+            for p in people.iterate()
+            if p.sf_type == "Lead" and p.sf_id and p.alias_of is None and not p.fields.get("sfdc_is_deleted")
+        )
+        edits = leads[:: max(1, len(leads) // PUSHES)][:PUSHES]
+        progress(f"{self.size:,}-record org: two-way cycle after {len(edits)} marketing edits ...")
+        for i, person_id in enumerate(edits):
+            marketing.update_person(person_id, {"notes": f"Benchmark push {i}"})
+        elapsed, calls, usage, run = self.cycle()
+        pushed = sum(int(s.get("pushed") or 0) for s in run.stats)
+        refused = sum(int(s.get("push_failed") or 0) for s in run.stats)
+        composites = self.routes.get("composite", 0)
+        progress(f"  two-way cycle: {elapsed:.2f} s, {calls} API calls, {pushed} pushed, {refused} refused")
+        extra = {"records": self.size, "edits": len(edits), "pushed": pushed, "refused": refused}
+        emit(
+            "two_way_cycle_s_1000_changes",
+            elapsed,
+            "s",
+            **extra,
+            api_calls=calls,
+            lambda_seconds=self.lambdas,
+            salesforce_http=self.http,
+            dynamodb=usage.by_operation(self.tables),
+        )
+        emit(
+            "push_api_calls_per_1000_changed",
+            composites / (pushed / 1000) if pushed else float("nan"),
+            "Salesforce API calls",
+            composite_calls=composites,
+            cycle_api_calls=calls,
             **extra,
             by_route=self.routes,
         )

@@ -7,14 +7,11 @@ emulator between cycles, and checks both sides after the next cycle.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from sf_emulator.app import Emulator, Fault
-from sf_emulator.schema import ValidationRule
-from sf_emulator.seed import seed
+from sf_emulator.app import Fault
 from sf_emulator.server import EmulatorServer
 from sfsync.adapters.dynamo import PeopleRepository, StateRepository
 from sfsync.domain.people import person_id_for
@@ -24,15 +21,6 @@ from sfsync_local.stack import LocalStack
 from tests.integration.conftest import CycleGate
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.sync_objects("Lead,Contact")]
-
-
-@pytest.fixture(scope="module")
-def org() -> Iterator[EmulatorServer]:
-    """An org with more than 1,000 leads the sync user sees (the batch test pushes 1,000)."""
-    emulator = Emulator()
-    seed(emulator, size=9000, random_seed=23)
-    with EmulatorServer(emulator) as server:
-        yield server
 
 
 def first_copy(stack: LocalStack, gate: CycleGate) -> None:
@@ -202,64 +190,6 @@ def test_edits_on_both_sides_over_several_cycles_converge_and_each_is_written_on
     next_cycle(gate)
     assert {lead: sf_row(org, lead)["SystemModstamp"] for lead in leads} == stamps
     assert last_stats(state, "Lead").get("pushed", 0) == 0
-
-
-@pytest.mark.stack_parameters({"SliceRecords": 2000})
-def test_a_batch_of_1000_with_invalid_records_lands_the_rest_and_keeps_the_refused(
-    stack: LocalStack,
-    gate: CycleGate,
-    org: EmulatorServer,
-    marketing: MarketingService,
-    people: PeopleRepository,
-    state: StateRepository,
-) -> None:
-    first_copy(stack, gate)
-    leads = live_ids(org, people, "Lead", 1000)
-    assert len(leads) == 1000
-    rule = ValidationRule(
-        "Lead", "No_Test_Industry", "Industry = 'Test'", "Industry may not be Test", "Industry"
-    )
-    org.emulator.org.set_validation_rule(rule)
-    too_long, by_rule = set(leads[:5]), set(leads[5:10])
-    try:
-        # given 1,000 marketing edits, of which Salesforce will refuse ten (too long; a validation rule)
-        for lead in leads:
-            values: dict[str, Any] = {"notes": "from the batch"}
-            if lead in too_long:
-                values["job_title"] = "x" * 200
-            if lead in by_rule:
-                values["industry"] = "Test"
-            marketing.update_person(person_id_for(lead), values)
-        composites = org.emulator.calls_by_route.get("composite", 0)
-        # when the next cycle runs
-        next_cycle(gate)
-    finally:
-        org.emulator.org.set_validation_rule(rule, active=False)
-    # then the 990 valid records landed, in one Composite call per 1,000 people
-    landed = {lead for lead in leads if sf_row(org, lead).get("Description") == "from the batch"}
-    assert landed == set(leads) - too_long - by_rule
-    stats = last_stats(state, "Lead")
-    assert (stats["pushed"], stats["push_failed"]) == (990, 10)
-    assert org.emulator.calls_by_route.get("composite", 0) == composites + 1
-    # and the ten refused are in the sync errors with Salesforce's code and message, still pending
-    errors = {e.sf_id: e for e in state.sync_errors("Lead")}
-    assert set(errors) == too_long | by_rule
-    assert {errors[i].code for i in too_long} == {"STRING_TOO_LONG"}
-    assert {errors[i].message for i in by_rule} == {"Industry may not be Test"}
-    for lead in too_long | by_rule:
-        person = people.get(person_id_for(lead))
-        assert person is not None and "notes" in person.pending
-    assert people.pending_ids("Lead", 2000) == []  # out of the index until they change
-    # when one of them is fixed on the marketing side
-    fixed = sorted(by_rule)[0]
-    marketing.update_person(person_id_for(fixed), {"industry": "Retail"})
-    next_cycle(gate)
-    # then it goes through, and its sync error is gone
-    assert (
-        sf_row(org, fixed)["Description"] == "from the batch" and sf_row(org, fixed)["Industry"] == "Retail"
-    )
-    assert fixed not in {e.sf_id for e in state.sync_errors("Lead")}
-    assert len(state.sync_errors("Lead")) == 9
 
 
 def test_sync_person_creates_the_lead_once_even_when_the_response_is_lost(

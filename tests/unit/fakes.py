@@ -216,7 +216,13 @@ class FakePeople:
             elif pid in self.people:
                 person = self.people[pid]
                 out[pid] = PersonRef(
-                    pid, person.digest, person.sf_type, fields=dict(person.fields), sf_id=person.sf_id
+                    pid,
+                    person.digest,
+                    person.sf_type,
+                    fields=dict(person.fields),
+                    sf_id=person.sf_id,
+                    version=(person.expected_version or 0) + 1,
+                    pending=dict(person.pending),
                 )
         return out
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sfsync.errors import InvalidEventError
-from sfsync.events import DispatchRequest, FinishRequest, PlanRequest, SliceRequest
+from sfsync.events import ActionRequest, DispatchRequest, FinishRequest, PlanRequest, SliceRequest
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -44,6 +44,21 @@ def test_sample_events_parse(path: Path) -> None:
         "plan": PlanRequest.parse,
         "sync_object": SliceRequest.parse,
         "finish": FinishRequest.parse,
+        "actions": ActionRequest.parse,
     }
     prefix = next(p for p in parsers if path.name.startswith(p))
     assert parsers[prefix](json.loads(path.read_text())) is not None
+
+
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [
+        ({"action": "fly"}, "'action' must be one of create_person, update_person, sync_person"),
+        ({"action": "update_person", "person_id": "p1"}, "update_person needs 'values'"),
+        ({"action": "sync_person"}, "needs a non-empty string 'person_id'"),
+        ([], "expects a JSON object"),
+    ],
+)
+def test_bad_action_requests_name_the_problem(event: object, problem: str) -> None:
+    with pytest.raises(InvalidEventError, match=problem):
+        ActionRequest.parse(event)

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sfsync.domain.people import person_id_for
+from sfsync.domain.people import PersonChange, person_id_for
 from sfsync.errors import DeferredError, FatalError, RetriableError
 from sfsync.services.pull import PullService
-from tests.unit.builders import lead_row, stamp
+from tests.unit.builders import contact_row, lead_row, stamp
 from tests.unit.fakes import FakePeople, FakeSalesforce, FakeState
 
 
@@ -300,3 +300,46 @@ def test_a_window_one_slice_does_not_drain_goes_on_through_bulk_with_deleted_row
     assert any(r["IsDeleted"] for r in rows)  # the later window's job is a queryAll
     # every live change arrived; the row created and deleted within the window was never stored
     assert {p.sf_id for p in people.live().values()} == {first["Id"], *(r["Id"] for r in changed[:6])}
+
+
+@pytest.mark.parametrize(
+    ("sf_type", "kept", "pending"),
+    [
+        ("Lead", "Set in marketing", {"job_title": "Set in Salesforce"}),  # marketing wins; pushed next
+        ("Contact", "Set in Salesforce", {}),  # Salesforce wins; nothing to push
+    ],
+)
+def test_a_field_changed_on_both_sides_takes_the_objects_winner_and_says_why(
+    sf, state, people, clock, sf_type, kept, pending
+) -> None:
+    # given a person whose title marketing changed (from "Old") while Salesforce changed it too
+    row = (lead_row if sf_type == "Lead" else contact_row)(
+        stamp(1), Title="Set in Salesforce", Phone="+1 555"
+    )
+    pid = person_id_for(row["Id"])
+    people.people[pid] = PersonChange(
+        pid,
+        row["Id"],
+        sf_type,
+        {"job_title": "Set in marketing", "phone": None, "score": 42},
+        stamp(0),
+        expected_version=3,
+        pending={"job_title": "Old"},
+    )
+    sf.put(row)
+    # when the row is pulled
+    svc = service(sf, state, people, clock)
+    while svc.pull_slice(sf_type, "c1").more:
+        pass
+    # then the winner's title stands, the other side's one-sided change lands, marketing-only fields stay
+    stored = people.people[pid]
+    assert stored.fields["job_title"] == kept
+    assert (stored.fields["phone"], stored.fields["score"]) == ("+1 555", 42)
+    assert stored.pending == pending
+    assert stored.expected_version == 4  # written over the version it was read at
+    rules = {c.field: c.rule for c in stored.log}
+    assert (
+        rules["job_title"]
+        == f"changed on both sides: {'marketing' if sf_type == 'Lead' else 'salesforce'} wins for {sf_type}"
+    )
+    assert rules["phone"] == ""
