@@ -7,6 +7,9 @@ emulator between cycles, and checks both sides after the next cycle.
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -259,3 +262,73 @@ def test_sync_person_refused_by_salesforce_is_kept_as_a_sync_error(
         raise_on_error=False,
     )
     assert bad["errorType"] == "InvalidRequestError" and "unknown field 'x'" in bad["errorMessage"]
+
+
+@pytest.mark.stack_parameters(
+    {"FieldRules": json.dumps({"job_title": {"winner": "salesforce"}, "phone": {"block": ["salesforce"]}})}
+)
+def test_field_rules_override_the_winner_and_block_a_source(
+    stack: LocalStack,
+    gate: CycleGate,
+    org: EmulatorServer,
+    marketing: MarketingService,
+    people: PeopleRepository,
+) -> None:
+    first_copy(stack, gate)
+    [lead] = live_ids(org, people, "Lead", 1)
+    person = person_id_for(lead)
+    before = people.get(person)
+    assert before is not None
+    # given a lead's title changed on both sides (the field's rule: Salesforce wins) and its phone
+    # changed in Salesforce (updates from Salesforce blocked for the field)
+    marketing.update_person(person, {"job_title": "Marketing title"})
+    sf_edit(org, "Lead", lead, {"Title": "Salesforce title", "Phone": "+1 555 0000"})
+    next_cycle(gate)
+    # then the title is Salesforce's on both sides, and the phone keeps its marketing value
+    stored = people.get(person)
+    assert stored is not None
+    assert sf_row(org, lead)["Title"] == stored.fields["job_title"] == "Salesforce title"
+    assert stored.fields["phone"] == before.fields["phone"] != "+1 555 0000"
+    rules = {
+        c["field"]: c.get("rule") for e in people.change_log(person) for c in e["changes"] if c.get("rule")
+    }
+    assert rules == {
+        "job_title": "changed on both sides: salesforce wins for Lead (field rule)",
+        "phone": "updates from salesforce are blocked for this field",
+    }
+
+
+def test_an_edit_made_while_its_push_is_in_flight_is_kept_and_pushed_next(
+    stack: LocalStack,
+    gate: CycleGate,
+    org: EmulatorServer,
+    marketing: MarketingService,
+    people: PeopleRepository,
+) -> None:
+    first_copy(stack, gate)
+    [lead] = live_ids(org, people, "Lead", 1)
+    person = person_id_for(lead)
+    marketing.update_person(person, {"job_title": "First"})
+    # given a marketing edit that lands while the push of the first one is on the wire
+    pause = Fault(method="POST", path="*/composite", latency=2.0)
+    org.emulator.add_fault(pause)
+
+    def edit_once_the_push_is_on_the_wire() -> None:
+        deadline = time.monotonic() + 60
+        while pause in org.emulator.faults and time.monotonic() < deadline:  # taken when the call arrives
+            time.sleep(0.02)
+        marketing.update_person(person, {"job_title": "Second"})
+
+    editor = threading.Thread(target=edit_once_the_push_is_on_the_wire)
+    editor.start()
+    next_cycle(gate)
+    editor.join()
+    # then Salesforce got the first value, and the newer edit is kept and still pending
+    assert sf_row(org, lead)["Title"] == "First"
+    stored = people.get(person)
+    assert stored is not None and stored.fields["job_title"] == "Second"
+    assert stored.pending == {"job_title": "First"} and people.pending_ids("Lead", 10) == [person]
+    # when the next cycle runs, the newer edit goes
+    next_cycle(gate)
+    assert sf_row(org, lead)["Title"] == "Second"
+    assert people.pending_ids("Lead", 10) == []

@@ -5,8 +5,10 @@ Secrets never come from here: the environment holds only the Secrets Manager ARN
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import FatalError
 
@@ -35,6 +37,19 @@ def _required(name: str) -> str:
     return value
 
 
+def _json_object(name: str) -> dict[str, Any]:
+    raw = os.environ.get(name) or "{}"
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise FatalError(
+            f"environment variable {name} must be a JSON object, and is not valid JSON"
+        ) from None
+    if not isinstance(value, dict):
+        raise FatalError(f"environment variable {name} must be a JSON object")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a function needs to know about its deployment."""
@@ -58,6 +73,7 @@ class Settings:
     push_slice_people: int = 2_000  # people pushed per slice: two Composite calls
     default_last_name: str = "[not provided]"  # a new lead's LastName when the person has none
     default_company: str = "[not provided]"  # a new lead's Company when the person has none
+    field_rules: dict[str, Any] = field(default_factory=dict)  # per-field winner and blocked sources
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -78,6 +94,7 @@ class Settings:
             api_version=os.environ.get("SALESFORCE_API_VERSION", "59.0"),
             first_copy_api=_choice("FIRST_COPY_API", "bulk", ("bulk", "rest")),
             reconcile_after_days=_int("RECONCILE_AFTER_DAYS", 14),
+            field_rules=_json_object("FIELD_RULES"),
             default_last_name=os.environ.get("DEFAULT_LEAD_LAST_NAME") or "[not provided]",
             default_company=os.environ.get("DEFAULT_LEAD_COMPANY") or "[not provided]",
             push_slice_people=min(max(_int("PUSH_SLICE_PEOPLE", 2_000), 1), 10_000),

@@ -20,6 +20,7 @@ from .adapters.records import RecordsRepository
 from .adapters.salesforce import SalesforceClient
 from .adapters.stepfunctions import StepFunctionsExecutions
 from .config import Settings
+from .domain.merge import FieldPolicy, policy_from
 from .errors import FatalError
 from .events import ActionRequest
 from .services.actions import ActionsService
@@ -115,7 +116,15 @@ def puller() -> PullService:
         bulk=_bulk(client) if cfg.first_copy_api == "bulk" else None,
         filter_field=cfg.sync_filter_field or None,
         reconcile_after_days=cfg.reconcile_after_days,
+        policy=field_policy(cfg),
     )
+
+
+def field_policy(cfg: Settings) -> FieldPolicy:
+    try:
+        return policy_from(cfg.field_rules)
+    except ValueError as exc:
+        raise FatalError(f"FieldRules: {exc}") from exc
 
 
 @cache
@@ -166,7 +175,9 @@ def marketing() -> MarketingService:
     cfg = settings()
     if not cfg.people_table:
         raise FatalError("PEOPLE_TABLE is not set")
-    return MarketingService(_people(cfg.people_table, cfg.state_table), custom_person_fields())
+    return MarketingService(
+        _people(cfg.people_table, cfg.state_table), custom_person_fields(), field_policy(cfg)
+    )
 
 
 def actions() -> ActionsService:

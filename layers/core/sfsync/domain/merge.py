@@ -28,6 +28,31 @@ class FieldPolicy:
     blocked: dict[str, frozenset[Side]] = field(default_factory=dict)
 
 
+def policy_from(rules: Mapping[str, Any]) -> FieldPolicy:
+    """A FieldPolicy from the FieldRules setting: ``{"job_title": {"winner": "salesforce"},
+    "email": {"block": ["salesforce"]}}``. Raises ValueError naming what is wrong."""
+    winner: dict[str, Side] = {}
+    blocked: dict[str, frozenset[Side]] = {}
+    sides = ("marketing", "salesforce")
+    if not isinstance(rules, Mapping):
+        raise ValueError("field rules must be a JSON object of field -> {winner, block}")
+    for name, rule in rules.items():
+        if not isinstance(rule, Mapping) or not set(rule) <= {"winner", "block"}:
+            raise ValueError(f"field rule for {name!r} must be an object with 'winner' and/or 'block'")
+        if "winner" in rule:
+            if rule["winner"] not in sides:
+                raise ValueError(f"field rule for {name!r}: winner must be 'marketing' or 'salesforce'")
+            winner[name] = rule["winner"]
+        if "block" in rule:
+            block = rule["block"]
+            if not isinstance(block, list) or not set(block) <= set(sides):
+                raise ValueError(
+                    f"field rule for {name!r}: block must be a list of 'marketing', 'salesforce'"
+                )
+            blocked[name] = frozenset(block)
+    return FieldPolicy(winner, blocked)
+
+
 @dataclass(frozen=True)
 class Decision:
     """Why a field ended as it did, recorded whenever a rule (not a plain one-sided change) decided."""

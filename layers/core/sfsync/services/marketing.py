@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
+from ..domain.merge import FieldPolicy
 from ..domain.people import PersonChange
 from ..domain.person_fields import check_values, marketing_edit
 from ..errors import InvalidRequestError, RetriableError
 from ..ports import PeoplePort, PersonRef
 
 MAX_ATTEMPTS = 5
+BLOCKED = "updates from marketing are blocked for this field: not sent to Salesforce"
 MAX_ALIAS_HOPS = 5
 
 
@@ -27,9 +30,12 @@ class MarketingService:
     """People as the marketing side sees them. ``custom`` maps each custom person field the sync user
     can see (a Lead or Contact custom field, by API name) to its Salesforce type."""
 
-    def __init__(self, people: PeoplePort, custom: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, people: PeoplePort, custom: Mapping[str, str] | None = None, policy: FieldPolicy | None = None
+    ) -> None:
         self.people = people
         self.custom = dict(custom or {})
+        self.policy = policy or FieldPolicy()
 
     def create_person(self, values: Mapping[str, Any], *, source: str = "marketing") -> str:
         """A new marketing-only person; it reaches Salesforce through Sync Person (or an action that
@@ -55,6 +61,10 @@ class MarketingService:
             )
             if not log:
                 return 0
+            blocked = {n for n, sides in self.policy.blocked.items() if "marketing" in sides}
+            if blocked & set(pending):  # kept on the marketing side, never sent to Salesforce
+                pending = {n: v for n, v in pending.items() if n not in blocked}
+                log = [replace(c, rule=BLOCKED) if c.field in blocked else c for c in log]
             change = PersonChange(
                 ref.person_id,
                 ref.sf_id or "",
