@@ -87,7 +87,7 @@ def marketing_counts(
             aliases += 1
         elif person.fields.get("sfdc_is_deleted"):
             deleted += 1
-        elif person.sf_type in counts and person.sf_id not in kept:
+        elif person.sf_type in counts and person.sf_id and person.sf_id not in kept:
             counts[person.sf_type] += 1
     for record in records.iterate():
         if not record.is_deleted:

@@ -87,3 +87,10 @@ def test_a_batch_of_1000_with_invalid_records_lands_the_rest_and_keeps_the_refus
     )
     assert fixed not in {e.sf_id for e in state.sync_errors("Lead")}
     assert len(state.sync_errors("Lead")) == 9
+    # when an operator retries the rest (the validation rule has since been removed)
+    answer = stack.invoke("ActionsFunction", {"action": "retry_sync_errors", "object": "Lead"})
+    assert answer == {"ok": True, "queued": 9, "created": 0}
+    next_cycle(gate)
+    # then the four the rule refused went through, and the five too long are refused again
+    assert {e.sf_id for e in state.sync_errors("Lead")} == too_long
+    assert all(sf_row(org, lead)["Description"] == "from the batch" for lead in by_rule)

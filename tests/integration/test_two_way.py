@@ -275,20 +275,20 @@ def test_field_rules_override_the_winner_and_block_a_source(
     people: PeopleRepository,
 ) -> None:
     first_copy(stack, gate)
-    [lead] = live_ids(org, people, "Lead", 1)
+    lead = live_ids(org, people, "Lead", 12)[-1]  # one no other test of this module edits
     person = person_id_for(lead)
     before = people.get(person)
     assert before is not None
     # given a lead's title changed on both sides (the field's rule: Salesforce wins) and its phone
     # changed in Salesforce (updates from Salesforce blocked for the field)
-    marketing.update_person(person, {"job_title": "Marketing title"})
-    sf_edit(org, "Lead", lead, {"Title": "Salesforce title", "Phone": "+1 555 0000"})
+    marketing.update_person(person, {"job_title": "Field rule: marketing"})
+    sf_edit(org, "Lead", lead, {"Title": "Field rule: salesforce", "Phone": "+1 555 0123"})
     next_cycle(gate)
     # then the title is Salesforce's on both sides, and the phone keeps its marketing value
     stored = people.get(person)
     assert stored is not None
-    assert sf_row(org, lead)["Title"] == stored.fields["job_title"] == "Salesforce title"
-    assert stored.fields["phone"] == before.fields["phone"] != "+1 555 0000"
+    assert sf_row(org, lead)["Title"] == stored.fields["job_title"] == "Field rule: salesforce"
+    assert stored.fields["phone"] == before.fields["phone"] != "+1 555 0123"
     rules = {
         c["field"]: c.get("rule") for e in people.change_log(person) for c in e["changes"] if c.get("rule")
     }
@@ -306,7 +306,7 @@ def test_an_edit_made_while_its_push_is_in_flight_is_kept_and_pushed_next(
     people: PeopleRepository,
 ) -> None:
     first_copy(stack, gate)
-    [lead] = live_ids(org, people, "Lead", 1)
+    lead = live_ids(org, people, "Lead", 13)[-1]
     person = person_id_for(lead)
     marketing.update_person(person, {"job_title": "First"})
     # given a marketing edit that lands while the push of the first one is on the wire

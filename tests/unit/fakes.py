@@ -208,7 +208,7 @@ class FakePeople:
 
         self.aliases: dict[str, str] = {}
 
-    def lookup(self, person_ids: Sequence[str]) -> dict[str, PersonRef]:
+    def lookup(self, person_ids: Sequence[str], *, full: bool = True) -> dict[str, PersonRef]:
         out = {}
         for pid in person_ids:
             if pid in self.aliases:

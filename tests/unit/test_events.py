@@ -53,7 +53,10 @@ def test_sample_events_parse(path: Path) -> None:
 @pytest.mark.parametrize(
     ("event", "problem"),
     [
-        ({"action": "fly"}, "'action' must be one of create_person, update_person, sync_person"),
+        (
+            {"action": "fly"},
+            "'action' must be one of create_person, update_person, sync_person, retry_sync_errors",
+        ),
         ({"action": "update_person", "person_id": "p1"}, "update_person needs 'values'"),
         ({"action": "sync_person"}, "needs a non-empty string 'person_id'"),
         ([], "expects a JSON object"),

@@ -95,7 +95,7 @@ class FinishRequest:
         return cls(execution_id=_text(event, "execution_id", "finish") or "", plan=plan, results=results)
 
 
-ACTIONS = ("create_person", "update_person", "sync_person")
+ACTIONS = ("create_person", "update_person", "sync_person", "retry_sync_errors")
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,7 @@ class ActionRequest:
     person_id: str | None = None
     values: dict[str, Any] | None = None
     owner_id: str | None = None
+    sobject: str | None = None  # retry_sync_errors: only this object's (default: all)
 
     @classmethod
     def parse(cls, event: Any) -> ActionRequest:
@@ -118,6 +119,7 @@ class ActionRequest:
         values = event.get("values")
         if action in ("create_person", "update_person") and not isinstance(values, dict):
             raise InvalidEventError(f"{action} needs 'values', an object of field -> value")
-        person_id = _text(event, "person_id", "actions", required=action != "create_person")
+        person_id = _text(event, "person_id", "actions", required=action in ("update_person", "sync_person"))
         owner_id = _text(event, "owner_id", "actions", required=False)
-        return cls(action=action, person_id=person_id, values=values, owner_id=owner_id)
+        sobject = _text(event, "object", "actions", required=False)
+        return cls(action=action, person_id=person_id, values=values, owner_id=owner_id, sobject=sobject)

@@ -300,8 +300,9 @@ class PersonRef:
 class PeoplePort(Protocol):
     """The marketing database's people."""
 
-    def lookup(self, person_ids: Sequence[str]) -> dict[str, PersonRef]:
-        """What is stored under each id (missing ids are absent); aliases are returned, not followed."""
+    def lookup(self, person_ids: Sequence[str], *, full: bool = True) -> dict[str, PersonRef]:
+        """What is stored under each id (missing ids are absent); aliases are returned, not followed.
+        ``full=False`` leaves out the fields and pending changes (identity only: linking records)."""
         ...
 
     def fields_of(self, person_id: str) -> dict[str, Any] | None:

@@ -206,4 +206,6 @@ def act(request: ActionRequest) -> dict[str, Any]:
     if request.action == "update_person":
         changed = marketing().update_person(request.person_id or "", request.values or {})
         return {"ok": True, "person_id": request.person_id, "changed": changed}
+    if request.action == "retry_sync_errors":
+        return actions().retry_sync_errors(request.sobject)
     return actions().sync_person(request.person_id or "", owner_id=request.owner_id)

@@ -112,7 +112,8 @@ class PersonChange:
     expected_version: int | None = None
     pending: dict[str, Any] = field(default_factory=dict)
     log: list[FieldChange] = field(default_factory=list)
-    push_error: str | None = None  # Salesforce refused its push: out of the index until it changes
+    push_error: str | None = None  # the code Salesforce refused the last push with (kept until one succeeds)
+    parked: bool = False  # refused and unchanged since: out of the pending-push index
     digest: str = field(init=False)
 
     def __post_init__(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from ..domain.cursor import to_stamp
 from ..domain.people import PersonChange, person_id_for
 from ..domain.person_fields import to_salesforce
-from ..errors import FatalError, RetriableError
+from ..errors import FatalError, InvalidRequestError, RetriableError
 from ..observability import logger
 from ..ports import PeoplePort, PersonRef, SalesforcePort, SyncErrorRecord, SyncErrorsPort
 from .marketing import MarketingService
@@ -98,6 +98,34 @@ class ActionsService:
             "sf_type": "Lead",
             "created": result.created,
         }
+
+    def retry_sync_errors(self, sobject: str | None = None, limit: int = 100) -> dict[str, Any]:
+        """An operator's retry: refused updates go back in the pending-push index (the next cycle
+        sends them); refused creates are tried again now. Returns how many of each."""
+        queued = created = 0
+        for error in self.errors.sync_errors(sobject, limit):
+            try:
+                ref = self.marketing.person(error.person_id)
+            except InvalidRequestError:
+                self.errors.clear_sync_errors([(error.sobject, error.person_id)])  # the person is gone
+                continue
+            if not ref.sf_id:
+                created += int(bool(self.sync_person(ref.person_id).get("ok")))
+                continue
+            change = PersonChange(
+                ref.person_id,
+                ref.sf_id,
+                ref.sf_type or error.sobject,
+                dict(ref.fields or {}),
+                "",
+                expected_version=ref.version,
+                pending=dict(ref.pending or {}),
+                push_error=ref.push_error,
+            )
+            change.digest = ref.digest
+            if ref.pending and not self.people.save([change]):
+                queued += 1
+        return {"ok": True, "queued": queued, "created": created}
 
     def _linked(self, ref: PersonRef, sf_id: str, sent: Mapping[str, Any]) -> None:
         """Tie the person to its new lead; an edit made while the create was in flight stays pending."""

@@ -74,6 +74,7 @@ class MarketingService:
                 expected_version=ref.version,
                 pending=pending,
                 log=log,
+                push_error=ref.push_error,  # an edit sends a refused person again; its error stays until then
             )
             change.digest = ref.digest  # the last pulled row's: a new pull of it still merges field by field
             if not self.people.save([change]):

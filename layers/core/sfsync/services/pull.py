@@ -419,6 +419,7 @@ class PullService:
             expected_version=ref.version,
             pending=pending,
             log=log,
+            push_error=ref.push_error,  # a change in Salesforce sends a refused person again
         )
         write.digest = change.digest  # the row's: reading the same row again writes nothing
         return write
@@ -442,7 +443,7 @@ class PullService:
         if self.records is None:
             raise FatalError(f"{changes[0].sobject if changes else 'this object'} needs RECORDS_TABLE")
         stored = {} if first_copy else self.records.lookup([c.sf_id for c in changes])
-        people = self._lookup([person_id_for(c.person_sf_id) for c in changes if c.person_sf_id])
+        people = self._lookup([person_id_for(c.person_sf_id) for c in changes if c.person_sf_id], full=False)
         fresh: dict[str, RecordChange] = {}
         for change in changes:
             if stored.get(change.sf_id) == change.digest:
@@ -467,9 +468,9 @@ class PullService:
         # A person merged or converted while this slice ran (the Map runs objects side by side) may
         # have moved its records before ours landed: look again, and move what landed on a loser.
         linked = {c.person_id for c in fresh.values() if c.person_id}
-        for loser, ref in self.people.lookup(sorted(linked)).items():
+        for loser, ref in self.people.lookup(sorted(linked), full=False).items():
             if ref.alias_of is not None:
-                self._move_records(loser, self._resolve(loser, self._lookup([loser])))
+                self._move_records(loser, self._resolve(loser, self._lookup([loser], full=False)))
 
     @staticmethod
     def _resolve(person_id: str, refs: dict[str, PersonRef]) -> str:
@@ -486,13 +487,13 @@ class PullService:
         if self.records is not None and from_person != to_person:
             self.records.move_person(from_person, to_person)
 
-    def _lookup(self, person_ids: list[str]) -> dict[str, PersonRef]:
-        refs = self.people.lookup(person_ids)
+    def _lookup(self, person_ids: list[str], *, full: bool = True) -> dict[str, PersonRef]:
+        refs = self.people.lookup(person_ids, full=full)
         for _ in range(MAX_ALIAS_HOPS):  # follow aliases to the surviving people
             missing = [r.alias_of for r in refs.values() if r.alias_of and r.alias_of not in refs]
             if not missing:
                 break
-            refs.update(self.people.lookup(missing))
+            refs.update(self.people.lookup(missing, full=full))
         return refs
 
     def _merge(

@@ -75,8 +75,9 @@ class PushService:
         if not ids:
             return False
         refs = self.people.lookup(ids)
-        self.push_people(sf_type, [refs[i] for i in ids if i in refs], stats)
-        return len(ids) >= self.slice_people
+        results = self.push_people(sf_type, [refs[i] for i in ids if i in refs], stats)
+        # a full page that sent nothing is the index lagging behind the table: the next cycle goes on
+        return len(ids) >= self.slice_people and bool(results)
 
     def push_people(
         self, sf_type: str, refs: Sequence[PersonRef], stats: ObjectStats | None = None
@@ -128,7 +129,8 @@ class PushService:
                 return
             writes = [self._settled(ref, sent) for ref, sent in todo.values()]
             conflicts = self.people.save(writes)
-            cleared = [pid for pid in todo if pid not in conflicts]
+            # only people refused before have an error to drop (a delete is a write: not for everyone)
+            cleared = [pid for pid in todo if pid not in conflicts and todo[pid][0].push_error]
             if cleared:
                 self.errors.clear_sync_errors([(todo[pid][0].sf_type or "", pid) for pid in cleared])
             fresh = self.people.lookup(conflicts)
@@ -147,6 +149,7 @@ class PushService:
             expected_version=ref.version,
             pending=after_push(ref, sent) if push_error is None else dict(ref.pending or {}),
             push_error=push_error,
+            parked=push_error is not None,
         )
         change.digest = ref.digest
         return change
