@@ -332,3 +332,34 @@ def test_an_edit_made_while_its_push_is_in_flight_is_kept_and_pushed_next(
     next_cycle(gate)
     assert sf_row(org, lead)["Title"] == "Second"
     assert people.pending_ids("Lead", 10) == []
+
+
+def test_change_owner_and_create_task_write_now_and_imply_sync_person(
+    stack: LocalStack, gate: CycleGate, org: EmulatorServer, people: PeopleRepository
+) -> None:
+    first_copy(stack, gate)
+    users = sorted(r["Id"] for r in org.emulator.org.records("User") if r.get("IsActive", True))
+    # given a marketing-only person
+    person = stack.invoke(
+        "ActionsFunction", {"action": "create_person", "values": {"last_name": "Owner", "company": "Acme"}}
+    )["person_id"]
+    # when its owner is changed, and a task is created on it (no cycle in between)
+    owned = stack.invoke(
+        "ActionsFunction", {"action": "change_owner", "person_id": person, "owner_id": users[-1]}
+    )
+    task = stack.invoke(
+        "ActionsFunction",
+        {"action": "create_task", "person_id": person, "task": {"Subject": "Call back", "Priority": "High"}},
+    )
+    # then the lead was created first (implied Sync Person), owned by that user, with the task on it
+    assert owned["ok"] is True and owned["sf_type"] == "Lead"
+    lead = sf_row(org, owned["sf_id"])
+    assert (lead["OwnerId"], lead["Marketing_Id__c"]) == (users[-1], person)
+    [made] = [r for r in org.emulator.org.records("Task") if r.get("WhoId") == owned["sf_id"]]
+    assert task["task_id"] == made["Id"] and (made["Subject"], made["Priority"]) == ("Call back", "High")
+    # and a bad owner is Salesforce's refusal, returned with its code
+    refused = stack.invoke(
+        "ActionsFunction", {"action": "change_owner", "person_id": person, "owner_id": "005000000000000AAA"}
+    )
+    assert refused["ok"] is False and refused["code"]
+    assert people.get(person).sf_id == owned["sf_id"]  # type: ignore[union-attr]

@@ -55,7 +55,7 @@ def test_sample_events_parse(path: Path) -> None:
     [
         (
             {"action": "fly"},
-            "'action' must be one of create_person, update_person, sync_person, retry_sync_errors",
+            "'action' must be one of create_person, update_person, sync_person, change_owner",
         ),
         ({"action": "update_person", "person_id": "p1"}, "update_person needs 'values'"),
         ({"action": "sync_person"}, "needs a non-empty string 'person_id'"),

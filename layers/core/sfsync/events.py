@@ -95,7 +95,14 @@ class FinishRequest:
         return cls(execution_id=_text(event, "execution_id", "finish") or "", plan=plan, results=results)
 
 
-ACTIONS = ("create_person", "update_person", "sync_person", "retry_sync_errors")
+ACTIONS = (
+    "create_person",
+    "update_person",
+    "sync_person",
+    "change_owner",
+    "create_task",
+    "retry_sync_errors",
+)
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,7 @@ class ActionRequest:
     values: dict[str, Any] | None = None
     owner_id: str | None = None
     sobject: str | None = None  # retry_sync_errors: only this object's (default: all)
+    task: dict[str, Any] | None = None  # create_task: the Task's fields
 
     @classmethod
     def parse(cls, event: Any) -> ActionRequest:
@@ -119,7 +127,14 @@ class ActionRequest:
         values = event.get("values")
         if action in ("create_person", "update_person") and not isinstance(values, dict):
             raise InvalidEventError(f"{action} needs 'values', an object of field -> value")
-        person_id = _text(event, "person_id", "actions", required=action in ("update_person", "sync_person"))
-        owner_id = _text(event, "owner_id", "actions", required=False)
+        person_id = _text(
+            event, "person_id", "actions", required=action not in ("create_person", "retry_sync_errors")
+        )
+        owner_id = _text(event, "owner_id", "actions", required=action == "change_owner")
+        task = event.get("task")
+        if action == "create_task" and not isinstance(task, dict):
+            raise InvalidEventError("create_task needs 'task', an object of Task fields (Subject at least)")
         sobject = _text(event, "object", "actions", required=False)
-        return cls(action=action, person_id=person_id, values=values, owner_id=owner_id, sobject=sobject)
+        return cls(
+            action=action, person_id=person_id, values=values, owner_id=owner_id, sobject=sobject, task=task
+        )

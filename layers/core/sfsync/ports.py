@@ -166,6 +166,10 @@ class SalesforcePort(Protocol):
         """Create or update records by an external id field, as ``update_records`` batches them."""
         ...
 
+    def create_records(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """Create records, as ``update_records`` batches them."""
+        ...
+
     def existing_ids(self, sobject: str, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` are live records of ``sobject`` the sync user can see (1 call per 300)."""
         ...

@@ -206,6 +206,10 @@ def act(request: ActionRequest) -> dict[str, Any]:
     if request.action == "update_person":
         changed = marketing().update_person(request.person_id or "", request.values or {})
         return {"ok": True, "person_id": request.person_id, "changed": changed}
+    if request.action == "change_owner":
+        return actions().change_owner(request.person_id or "", request.owner_id or "")
+    if request.action == "create_task":
+        return actions().create_task(request.person_id or "", request.task or {})
     if request.action == "retry_sync_errors":
         return actions().retry_sync_errors(request.sobject)
     return actions().sync_person(request.person_id or "", owner_id=request.owner_id)

@@ -261,14 +261,19 @@ class SalesforceClient:
     def update_records(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
         return self._collections(sobject, "composite/sobjects", records)
 
+    def create_records(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        return self._collections(sobject, "composite/sobjects", records, method="POST")
+
     def upsert_records(
         self, sobject: str, external_id: str, records: Sequence[dict[str, Any]]
     ) -> list[WriteResult]:
         url = f"composite/sobjects/{_identifier(sobject)}/{_identifier(external_id)}"
         return self._collections(sobject, url, records)
 
-    def _collections(self, sobject: str, url: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
-        """PATCH sObject Collections (allOrNone false) of 200, up to five in one Composite call."""
+    def _collections(
+        self, sobject: str, url: str, records: Sequence[dict[str, Any]], method: str = "PATCH"
+    ) -> list[WriteResult]:
+        """sObject Collections (allOrNone false) of 200, up to five in one Composite call."""
         typed = [{"attributes": {"type": _identifier(sobject)}, **r} for r in records]
         chunks = [typed[i : i + COLLECTION_SIZE] for i in range(0, len(typed), COLLECTION_SIZE)]
         out: list[WriteResult] = []
@@ -279,7 +284,7 @@ class SalesforceClient:
                     "allOrNone": False,
                     "compositeRequest": [
                         {
-                            "method": "PATCH",
+                            "method": method,
                             "url": f"/services/data/v{self.api_version}/{url}",
                             "referenceId": f"chunk{index}",
                             "body": {"allOrNone": False, "records": chunk},

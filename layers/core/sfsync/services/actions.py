@@ -18,7 +18,7 @@ from ..domain.people import PersonChange, person_id_for
 from ..domain.person_fields import to_salesforce
 from ..errors import FatalError, InvalidRequestError, RetriableError
 from ..observability import logger
-from ..ports import PeoplePort, PersonRef, SalesforcePort, SyncErrorRecord, SyncErrorsPort
+from ..ports import PeoplePort, PersonRef, SalesforcePort, SyncErrorRecord, SyncErrorsPort, WriteResult
 from .marketing import MarketingService
 from .push import PushService
 
@@ -98,6 +98,34 @@ class ActionsService:
             "sf_type": "Lead",
             "created": result.created,
         }
+
+    def change_owner(self, person_id: str, owner_id: str) -> dict[str, Any]:
+        """Set the person's Salesforce owner (a user or a queue) now; implies Sync Person."""
+        synced = self.sync_person(person_id)
+        if not synced["ok"]:
+            return synced
+        [result] = self.salesforce.update_records(
+            synced["sf_type"], [{"Id": synced["sf_id"], "OwnerId": owner_id}]
+        )
+        return self._answer(synced, result, "owner")
+
+    def create_task(self, person_id: str, task: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a Salesforce task on the person (WhoId) now; implies Sync Person. ``task`` holds Task
+        fields: Subject (required), and e.g. Status, Priority, ActivityDate, Description, OwnerId."""
+        if not isinstance(task, Mapping) or not task.get("Subject"):
+            raise InvalidRequestError("create_task needs 'task' with at least a 'Subject'")
+        synced = self.sync_person(person_id)
+        if not synced["ok"]:
+            return synced
+        [result] = self.salesforce.create_records("Task", [{**task, "WhoId": synced["sf_id"]}])
+        return self._answer(synced, result, "task")
+
+    def _answer(self, synced: dict[str, Any], result: WriteResult, what: str) -> dict[str, Any]:
+        """The action's answer; Salesforce's refusal (its code and message) is returned, not raised."""
+        if result.ok:
+            return {**synced, f"{what}_id": result.sf_id} if what == "task" else synced
+        logger.warning("Salesforce refused an action", extra={"action": what, "code": result.code})
+        return {"ok": False, "person_id": synced["person_id"], "code": result.code, "message": result.message}
 
     def retry_sync_errors(self, sobject: str | None = None, limit: int = 100) -> dict[str, Any]:
         """An operator's retry: refused updates go back in the pending-push index (the next cycle
