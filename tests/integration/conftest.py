@@ -21,9 +21,10 @@ from sfsync_local.stack import LocalStack
 
 
 @pytest.fixture(scope="module")
-def org() -> Iterator[EmulatorServer]:
+def org(request: pytest.FixtureRequest) -> Iterator[EmulatorServer]:
+    """A seeded org per module: 3,000 records, or the module's ``ORG_SIZE``."""
     emulator = Emulator()
-    seed(emulator, size=3000, random_seed=11)
+    seed(emulator, size=getattr(request.module, "ORG_SIZE", 3000), random_seed=11)
     with EmulatorServer(emulator) as server:
         yield server
 

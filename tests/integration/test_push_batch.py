@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from sf_emulator.app import Emulator
 from sf_emulator.schema import ValidationRule
-from sf_emulator.seed import seed
 from sf_emulator.server import EmulatorServer
 from sfsync.adapters.dynamo import PeopleRepository, StateRepository
 from sfsync.domain.people import person_id_for
@@ -20,15 +17,7 @@ from tests.integration.test_two_way import first_copy, last_stats, live_ids, mar
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.sync_objects("Lead,Contact")]
 __all__ = ["marketing"]  # the fixture
-
-
-@pytest.fixture(scope="module")
-def org() -> Iterator[EmulatorServer]:
-    """An org with more than 1,000 leads the sync user sees (the batch test pushes 1,000)."""
-    emulator = Emulator()
-    seed(emulator, size=9000, random_seed=23)
-    with EmulatorServer(emulator) as server:
-        yield server
+ORG_SIZE = 9000  # more than 1,000 leads the sync user sees (the conftest's org reads this)
 
 
 @pytest.mark.stack_parameters({"SliceRecords": 2000})

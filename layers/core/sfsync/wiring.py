@@ -100,11 +100,11 @@ def _salesforce(secret_arn: str, api_version: str, page_size: int) -> Salesforce
     return SalesforceClient(creds, api_version=api_version, page_size=page_size)
 
 
-def puller() -> PullService:
+def puller(client: SalesforceClient | None = None) -> PullService:
     cfg = settings()
     if not cfg.people_table:
         raise FatalError("PEOPLE_TABLE is not set")
-    client = salesforce()
+    client = client or salesforce()
     return PullService(
         client,
         state(),
@@ -153,12 +153,12 @@ def custom_person_fields(sf_type: str | None = None) -> dict[str, str]:
     return out
 
 
-def pusher() -> PushService | None:
+def pusher(client: SalesforceClient | None = None) -> PushService | None:
     cfg = settings()
     if not cfg.people_table:
         return None
     return PushService(
-        salesforce(),
+        client or salesforce(),
         _people(cfg.people_table, cfg.state_table),
         state(),
         custom=custom_person_fields,
@@ -168,7 +168,9 @@ def pusher() -> PushService | None:
 
 
 def syncer() -> SyncService:
-    return SyncService(puller, pusher, state())
+    """One invocation's sync: the pull and the push share the client (one budget reset per call)."""
+    client = salesforce()
+    return SyncService(lambda: puller(client), lambda: pusher(client), state())
 
 
 def marketing() -> MarketingService:
@@ -182,10 +184,10 @@ def marketing() -> MarketingService:
 
 def actions() -> ActionsService:
     cfg = settings()
-    push = pusher()
+    client = salesforce()
+    push = pusher(client)
     if push is None:
         raise FatalError("PEOPLE_TABLE is not set")
-    client = salesforce()
     return ActionsService(
         client,
         push.people,

@@ -16,14 +16,14 @@ from typing import Any
 from ..domain.cursor import to_stamp
 from ..domain.people import PersonChange, person_id_for
 from ..domain.person_fields import to_salesforce
-from ..errors import FatalError, InvalidRequestError, RetriableError
+from ..errors import FatalError, InvalidRequestError
 from ..observability import logger
 from ..ports import PeoplePort, PersonRef, SalesforcePort, SyncErrorRecord, SyncErrorsPort, WriteResult
 from .marketing import MarketingService
 from .push import PushService
+from .versioned import rewrite, save_versioned
 
 MARKETING_ID_FIELD = "Marketing_Id__c"
-MAX_ATTEMPTS = 3
 
 
 class ActionsService:
@@ -140,44 +140,31 @@ class ActionsService:
             if not ref.sf_id:
                 created += int(bool(self.sync_person(ref.person_id).get("ok")))
                 continue
-            change = PersonChange(
-                ref.person_id,
-                ref.sf_id,
-                ref.sf_type or error.sobject,
-                dict(ref.fields or {}),
-                "",
-                expected_version=ref.version,
-                pending=dict(ref.pending or {}),
-                push_error=ref.push_error,
-            )
-            change.digest = ref.digest
-            if ref.pending and not self.people.save([change]):
+            if ref.pending:  # back in the index (parked off); the next cycle sends it
+                save_versioned(self.people, {ref.person_id: ref}, lambda ref: rewrite(ref))
                 queued += 1
         return {"ok": True, "queued": queued, "created": created}
 
     def _linked(self, ref: PersonRef, sf_id: str, sent: Mapping[str, Any]) -> None:
         """Tie the person to its new lead; an edit made while the create was in flight stays pending."""
-        for _ in range(MAX_ATTEMPTS):
+
+        def linked(ref: PersonRef) -> PersonChange:
             fields = dict(ref.fields or {})
             pending = {
                 k: sent.get(k) for k, v in fields.items() if not k.startswith("sfdc_") and v != sent.get(k)
             }
-            change = PersonChange(
-                ref.person_id,
-                sf_id,
-                "Lead",
-                {**fields, "sfdc_type": "Lead"},
-                "",
-                expected_version=ref.version,
+            return rewrite(
+                ref,
+                sf_id=sf_id,
+                sf_type="Lead",
+                fields={**fields, "sfdc_type": "Lead"},
                 pending=pending,
+                push_error=None,
             )
-            change.digest = ref.digest
-            if not self.people.save([change]):
-                # the lead's own id leads to this person (records linked to the lead resolve to it)
-                self.people.alias(person_id_for(sf_id), ref.person_id)
-                return
-            ref = self.marketing.person(ref.person_id)
-        raise RetriableError("the person kept changing while its lead was created; Sync Person again")
+
+        save_versioned(self.people, {ref.person_id: ref}, linked)
+        # the lead's own id leads to this person (records linked to the lead resolve to it)
+        self.people.alias(person_id_for(sf_id), ref.person_id)
 
     def _preflight(self, sobject: str) -> None:
         fields = {f.get("name"): f for f in self.describe(sobject).get("fields", [])}

@@ -18,10 +18,10 @@ from typing import Any
 from ..domain.merge import FieldPolicy
 from ..domain.people import PersonChange
 from ..domain.person_fields import check_values, marketing_edit
-from ..errors import InvalidRequestError, RetriableError
+from ..errors import InvalidRequestError
 from ..ports import PeoplePort, PersonRef
+from .versioned import rewrite, save_versioned
 
-MAX_ATTEMPTS = 5
 BLOCKED = "updates from marketing are blocked for this field: not sent to Salesforce"
 MAX_ALIAS_HOPS = 5
 
@@ -50,36 +50,28 @@ class MarketingService:
         """Set fields of a person; returns how many changed. Conflicts with a concurrent write (a pull,
         a push, another edit) are retried against the newer version, so no edit is lost."""
         checked = check_values(values, self.custom)
-        for _ in range(MAX_ATTEMPTS):
-            ref = self.person(person_id)
+        blocked = {n for n, sides in self.policy.blocked.items() if "marketing" in sides}
+        changed = 0
+
+        def edit(ref: PersonRef) -> PersonChange | None:
+            nonlocal changed
             fields, pending, log = marketing_edit(
-                ref.fields or {},
-                ref.pending or {},
-                checked,
-                source=source,
-                in_salesforce=bool(ref.sf_id),
+                ref.fields or {}, ref.pending or {}, checked, source=source, in_salesforce=bool(ref.sf_id)
             )
+            changed = len(log)
             if not log:
-                return 0
-            blocked = {n for n, sides in self.policy.blocked.items() if "marketing" in sides}
+                return None
             if blocked & set(pending):  # kept on the marketing side, never sent to Salesforce
                 pending = {n: v for n, v in pending.items() if n not in blocked}
                 log = [replace(c, rule=BLOCKED) if c.field in blocked else c for c in log]
-            change = PersonChange(
-                ref.person_id,
-                ref.sf_id or "",
-                ref.sf_type or "Lead",
-                fields,
-                "",
-                expected_version=ref.version,
-                pending=pending,
-                log=log,
-                push_error=ref.push_error,  # an edit sends a refused person again; its error stays until then
-            )
-            change.digest = ref.digest  # the last pulled row's: a new pull of it still merges field by field
-            if not self.people.save([change]):
-                return len(log)
-        raise RetriableError(f"person {person_id} kept changing while it was edited; try again")
+            # an edit sends a refused person again (parked is off); its error stays until that push
+            return rewrite(ref, fields=fields, pending=pending, log=log)
+
+        ref = self.person(person_id)
+        save_versioned(
+            self.people, {ref.person_id: ref}, edit, read=lambda ids: {ids[0]: self.person(ids[0])}
+        )
+        return changed
 
     def person(self, person_id: str) -> PersonRef:
         """The stored person (following merges and conversions), or InvalidRequestError."""

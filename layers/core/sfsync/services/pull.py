@@ -48,9 +48,9 @@ from ..ports import (
     StatePort,
     Watermark,
 )
+from .versioned import save_versioned
 
 MAX_ALIAS_HOPS = 5
-MAX_WRITE_ATTEMPTS = 3
 MARKETING_ID_FIELD = "Marketing_Id__c"  # the external id our creates carry (see services.push)
 DESCRIBE_MAX_AGE = timedelta(hours=1)
 RECONCILE_PAGE = 3_000  # stored records compared per slice (10 Id IN queries)
@@ -349,15 +349,12 @@ class PullService:
                 fresh[target], pulled[target] = write, change
                 refs[target] = self._ref_after(write)
         conflicts = self.people.save(list(fresh.values()))
-        for _ in range(MAX_WRITE_ATTEMPTS):
-            if not conflicts:
-                break
-            # edited on the marketing side since we read them: merge the row into what is there now
-            again = self.people.lookup(conflicts)
-            redo = [w for pid in conflicts if (w := self._merged(pulled[pid], pid, again.get(pid)))]
-            conflicts = self.people.save(redo)
-        if conflicts:
-            raise RetriableError(f"{len(conflicts)} people kept changing while the pull wrote them; retrying")
+        if conflicts:  # edited on the marketing side since we read them: merge into what is there now
+            save_versioned(
+                self.people,
+                self.people.lookup(conflicts),
+                lambda ref: self._merged(pulled[ref.person_id], ref.person_id, ref),
+            )
         for target, change in pulled.items():
             if target != change.person_id and refs.get(change.person_id) is None:
                 # a marketing person pushed by an action: its Salesforce id points at it from now on

@@ -17,9 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.cursor import to_stamp
-from ..domain.people import PersonChange
 from ..domain.person_fields import to_salesforce
-from ..errors import RetriableError
 from ..observability import logger
 from ..ports import (
     ObjectStats,
@@ -30,8 +28,7 @@ from ..ports import (
     SyncErrorsPort,
     WriteResult,
 )
-
-MAX_WRITE_ATTEMPTS = 5
+from .versioned import rewrite, save_versioned
 
 
 def after_push(ref: PersonRef, sent: Mapping[str, Any]) -> dict[str, Any]:
@@ -123,36 +120,16 @@ class PushService:
 
     def _settle(self, done: Sequence[tuple[PersonRef, dict[str, Any]]]) -> None:
         """Clear what was sent; a person written meanwhile is read again and settled against that."""
-        todo = {ref.person_id: (ref, sent) for ref, sent in done}
-        for _ in range(MAX_WRITE_ATTEMPTS):
-            if not todo:
-                return
-            writes = [self._settled(ref, sent) for ref, sent in todo.values()]
-            conflicts = self.people.save(writes)
-            # only people refused before have an error to drop (a delete is a write: not for everyone)
-            cleared = [pid for pid in todo if pid not in conflicts and todo[pid][0].push_error]
-            if cleared:
-                self.errors.clear_sync_errors([(todo[pid][0].sf_type or "", pid) for pid in cleared])
-            fresh = self.people.lookup(conflicts)
-            todo = {pid: (fresh[pid], todo[pid][1]) for pid in conflicts if pid in fresh}
-        if todo:
-            raise RetriableError(f"{len(todo)} people kept changing while their push was settled; retrying")
-
-    @staticmethod
-    def _settled(ref: PersonRef, sent: Mapping[str, Any], push_error: str | None = None) -> PersonChange:
-        change = PersonChange(
-            ref.person_id,
-            ref.sf_id or "",
-            ref.sf_type or "Lead",
-            dict(ref.fields or {}),
-            "",
-            expected_version=ref.version,
-            pending=after_push(ref, sent) if push_error is None else dict(ref.pending or {}),
-            push_error=push_error,
-            parked=push_error is not None,
+        sent = {ref.person_id: values for ref, values in done}
+        save_versioned(
+            self.people,
+            {ref.person_id: ref for ref, _ in done},
+            lambda ref: rewrite(ref, pending=after_push(ref, sent[ref.person_id]), push_error=None),
         )
-        change.digest = ref.digest
-        return change
+        # only people refused before have an error to drop (a delete is a write: not for everyone)
+        cleared = [(ref.sf_type or "", ref.person_id) for ref, _ in done if ref.push_error]
+        if cleared:
+            self.errors.clear_sync_errors(cleared)
 
     def _refuse(self, sf_type: str, refused: Sequence[tuple[PersonRef, WriteResult]]) -> None:
         """Record each refusal, then take the person out of the index (its changes stay pending)."""
@@ -167,4 +144,4 @@ class PushService:
         )
         # A person edited since it was read is not written here: the edit put it back in the index,
         # so it goes again as it is now.
-        self.people.save([self._settled(ref, {}, r.code or "UNKNOWN") for ref, r in refused])
+        self.people.save([rewrite(ref, push_error=r.code or "UNKNOWN", parked=True) for ref, r in refused])
