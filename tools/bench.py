@@ -20,6 +20,9 @@ items and consumed capacity by a botocore hook on every client in this process
     pull_api_calls_per_1000_changed                  lead creates and 50 deletes, then one cycle
     two_way_cycle_s_1000_changes                     largest org: 1,000 marketing-side lead edits,
     push_api_calls_per_1000_changed                  then one cycle (Composite calls of the push)
+    bulk_push_cycle_s_10000_changes                  largest org: 10,000 lead edits, then one cycle:
+    bulk_push_api_calls_10000_changed                the push goes by one Bulk API 2.0 ingest job
+                                                     (the bench's PushBulkThreshold: 5,000)
 
 Extra keys say where the time went: ``lambda_seconds`` (inside each handler), ``salesforce_http``
 (requests to the org, OAuth included) and ``dynamodb`` (per table and operation: requests, items,
@@ -43,7 +46,11 @@ from sf_emulator.app import Emulator
 from sf_emulator.seed import seed
 from sf_emulator.server import EmulatorServer
 from sfsync.adapters.dynamo import PeopleRepository, StateRepository
+from sfsync.domain.people import PersonChange
+from sfsync.domain.person_fields import marketing_edit
+from sfsync.ports import PersonRef
 from sfsync.services.marketing import MarketingService
+from sfsync.services.versioned import rewrite, save_versioned
 from sfsync_local.bench_support import (
     READ_OPERATIONS,
     CycleGate,
@@ -70,6 +77,9 @@ UPDATES = {
 }
 CHANGES = {"update": sum(n for _, n in UPDATES.values()), "create": 100, "delete": 50}
 PUSHES = 1_000  # marketing-side lead edits before the two-way cycle
+BULK_PUSHES = 10_000  # marketing-side lead edits before the bulk push cycle
+BULK_THRESHOLD = 5_000  # the bench stack's PushBulkThreshold (the template's default is 10,000)
+INGEST_ROUTES = ("create_ingest_job", "upload_job_data", "ingest_job", "ingest_results")
 
 
 def emit(name: str, value: float, unit: str, **extra: Any) -> None:
@@ -140,7 +150,7 @@ class SyncScenario:
         self, ddb: DynamoDBLocal, server: EmulatorServer, size: int, sync_objects: str | None = None
     ) -> None:
         self.ddb, self.server, self.size = ddb, server, size
-        self.parameters: dict[str, Any] = {"SliceRecords": SLICE_RECORDS}
+        self.parameters: dict[str, Any] = {"SliceRecords": SLICE_RECORDS, "PushBulkThreshold": BULK_THRESHOLD}
         if sync_objects:
             self.parameters["SyncObjects"] = sync_objects
         self.emu = server.emulator
@@ -170,6 +180,7 @@ class SyncScenario:
                 if incremental:
                     self.incremental_cycle()
                     self.two_way_cycle()
+                    self.bulk_push_cycle()
             finally:
                 self.state.set_paused(True)  # end the chain at its next hand-over
                 for _ in range(2):
@@ -376,6 +387,66 @@ class SyncScenario:
             composites / (pushed / 1000) if pushed else float("nan"),
             "Salesforce API calls",
             composite_calls=composites,
+            cycle_api_calls=calls,
+            **extra,
+            by_route=self.routes,
+        )
+
+    def bulk_push_cycle(self) -> None:
+        """10,000 marketing-side lead edits (written 50 people to a transaction, as the marketing API
+        writes each), then one cycle: its time and the API calls of the push's ingest job."""
+        if "Lead" not in self.objects:
+            return
+        people = PeopleRepository(self.stack.table_name("PeopleTable"), self.stack.table_name("StateTable"))
+        leads = [
+            p.person_id
+            for p in people.iterate()
+            if p.sf_type == "Lead" and p.sf_id and p.alias_of is None and not p.fields.get("sfdc_is_deleted")
+        ]
+        if len(leads) < BULK_PUSHES:
+            progress(f"{self.size:,}-record org: {len(leads)} leads, too few for the bulk push benchmark")
+            return
+        edits = {
+            pid: {"notes": f"Benchmark bulk push {i}"} for i, pid in enumerate(sorted(leads)[:BULK_PUSHES])
+        }
+
+        def edit(ref: PersonRef) -> PersonChange:
+            fields, pending, log = marketing_edit(
+                ref.fields or {},
+                ref.pending or {},
+                edits[ref.person_id],
+                source="marketing",
+                in_salesforce=True,
+            )
+            return rewrite(ref, fields=fields, pending=pending, log=log)
+
+        progress(f"{self.size:,}-record org: bulk push cycle after {len(edits)} marketing edits ...")
+        ids = list(edits)
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            save_versioned(people, people.lookup(chunk), edit)
+        elapsed, calls, usage, run = self.cycle()
+        pushed = sum(int(s.get("pushed") or 0) for s in run.stats)
+        refused = sum(int(s.get("push_failed") or 0) for s in run.stats)
+        push_calls = sum(self.routes.get(r, 0) for r in ("composite", *INGEST_ROUTES))
+        progress(
+            f"  bulk push cycle: {elapsed:.2f} s, {push_calls} push calls, {pushed} pushed, {refused} refused"
+        )
+        extra = {"records": self.size, "edits": len(edits), "pushed": pushed, "refused": refused}
+        emit(
+            "bulk_push_cycle_s_10000_changes",
+            elapsed,
+            "s",
+            **extra,
+            api_calls=calls,
+            lambda_seconds=self.lambdas,
+            salesforce_http=self.http,
+            dynamodb=usage.by_operation(self.tables),
+        )
+        emit(
+            "bulk_push_api_calls_10000_changed",
+            push_calls,
+            "Salesforce API calls",
             cycle_api_calls=calls,
             **extra,
             by_route=self.routes,

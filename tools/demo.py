@@ -187,11 +187,31 @@ def two_way(
         stack, {"action": "create_person", "values": {"email": "ana.silva@demo.example", "first_name": "Ana"}}
     )["person_id"]
     synced = act(stack, {"action": "sync_person", "person_id": new_person})
+    webinar = act(
+        stack, {"action": "create_campaign", "name": "Demo webinar", "statuses": ["Registered", "Attended"]}
+    )
+    joined = act(
+        stack,
+        {
+            "action": "add_to_campaign",
+            "person_id": new_person,
+            "campaign_id": webinar["campaign_id"],
+            "status": "Attended",
+        },
+    )
+    spare = next(i for i in lead_ids[120:] if i not in kept and people.get(person_id_for(i)))
+    converted = act(
+        stack,
+        {"action": "convert_person", "person_id": person_id_for(spare), "opportunity_name": "Demo deal"},
+    )
     say(
         f"\nOn the marketing side (the actions Lambda): 20 leads' notes and 10 contacts' city changed; "
         f"the same field (title) changed on both sides for lead {leads[0]} and contact {contacts[0]}; "
         f"a new person synced now by Sync Person -> lead {synced.get('sf_id')} "
-        f"(created={synced.get('created')}, last name and company from the defaults)"
+        f"(created={synced.get('created')}, last name and company from the defaults); campaign "
+        f"{webinar.get('campaign_id')} created with statuses {webinar.get('statuses')}, the new person "
+        f"added as {joined.get('status')!r}; lead {spare} converted now into contact "
+        f"{converted.get('sf_id')} with opportunity {converted.get('opportunity_id')}"
     )
     t0 = time.monotonic()
     gate.go.release()
@@ -215,7 +235,16 @@ def two_way(
         winners.append(value == expected)
         say(f"  {sobject} {record_id}: title on both sides is {value!r} ({winner} wins for a {sobject})")
     say(f"  edited people equal on both sides: {converged} of {len(checks)}")
-    return equal and converged == len(checks) and all(winners)
+    member = [
+        m
+        for m in emu.org.records("CampaignMember")
+        if m["CampaignId"] == webinar.get("campaign_id") and m.get("LeadId") == synced.get("sf_id")
+    ]
+    acted = bool(member) and member[0]["Status"] == "Attended" and converted.get("ok") is True
+    person = people.get(person_id_for(spare))
+    acted = acted and person is not None and person.sf_type == "Contact"
+    say(f"  campaign membership and conversion in Salesforce and on the marketing side: {acted}")
+    return equal and converged == len(checks) and all(winners) and acted
 
 
 def main() -> int:

@@ -25,6 +25,7 @@ def emu(server: EmulatorServer) -> Emulator:
     emulator.reset_usage()
     emulator.faults.clear()
     emulator.org.locked_ids.clear()
+    emulator.org.lead_assignee = None
     emulator.daily_limit = 100_000
     emulator.session_timeout = 7200.0
     return emulator

@@ -320,3 +320,29 @@ def test_stamps_are_utc_milliseconds(sf: Any) -> None:
     parsed = datetime.strptime(record["CreatedDate"], "%Y-%m-%dT%H:%M:%S.%f%z")
     assert parsed.utcoffset() == timedelta(0)
     assert abs(parsed - datetime.now(UTC)) < timedelta(days=1)
+
+
+def test_lead_assignment_rules_run_unless_the_header_says_false(sf: Any, emu: Emulator, http: Any) -> None:
+    users = sorted(u["Id"] for u in emu.org.records("User") if u.get("IsActive", True))
+    emu.org.lead_assignee = users[-1]
+    # REST's Sforce-Auto-Assign defaults to TRUE: a create and an update run the active rule
+    assigned = sf.Lead.create(lead(OwnerId=users[0]))["id"]
+    assert emu.org.get(assigned)["OwnerId"] == users[-1]  # type: ignore[index]
+    # FALSE keeps the owner the request names, on create and on update, in Composite subrequests too
+    kept = sf.Lead.create(lead(OwnerId=users[0]), headers={"Sforce-Auto-Assign": "FALSE"})["id"]
+    sf.Lead.update(kept, {"Title": "CMO"}, headers={"Sforce-Auto-Assign": "false"})
+    assert emu.org.get(kept)["OwnerId"] == users[0]  # type: ignore[index]
+    body = {
+        "compositeRequest": [
+            {
+                "method": "PATCH",
+                "url": "/services/data/v59.0/composite/sobjects",
+                "referenceId": "edit",
+                "body": {"records": [{"attributes": {"type": "Lead"}, "Id": kept, "Title": "CEO"}]},
+            }
+        ]
+    }
+    sf.restful("composite", method="POST", json=body, headers={"Sforce-Auto-Assign": "FALSE"})
+    assert emu.org.get(kept)["OwnerId"] == users[0] and emu.org.get(kept)["Title"] == "CEO"  # type: ignore[index]
+    sf.restful("composite", method="POST", json=body)
+    assert emu.org.get(kept)["OwnerId"] == users[-1]  # type: ignore[index]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from sf_emulator.app import Emulator
 from sf_emulator.seed import seed
 from sf_emulator.server import EmulatorServer
 from sfsync.adapters.dynamo import PeopleRepository, StateRepository
+from sfsync.services.marketing import MarketingService
 from sfsync_local.dynamodb_local import DynamoDBLocal
 from sfsync_local.stack import LocalStack
 
@@ -51,24 +53,53 @@ class CycleGate:
         self._go.release()
 
 
+# -- helpers of the two-way tests -----------------------------------------------------------------
+def first_copy(stack: LocalStack, gate: CycleGate) -> None:
+    assert stack.fire_rule("DispatcherFunction", "KeepAlive")["started"] is True
+    gate.reached()
+
+
+def next_cycle(gate: CycleGate) -> None:
+    gate.release()
+    gate.reached()
+
+
+def live_ids(org: EmulatorServer, people: PeopleRepository, sobject: str, count: int) -> list[str]:
+    """Records the first copy brought (the sync user sees them), not converted."""
+    live = {r["Id"] for r in org.emulator.org.records(sobject) if not r.get("IsConverted")}
+    synced = {p.sf_id for p in people.iterate() if p.sf_type == sobject and p.alias_of is None}
+    return sorted(live & synced)[:count]
+
+
+def sf_row(org: EmulatorServer, record_id: str) -> dict[str, Any]:
+    found = org.emulator.org.find(record_id)
+    assert found is not None
+    return found[1]
+
+
+def sf_edit(org: EmulatorServer, sobject: str, record_id: str, values: dict[str, Any]) -> None:
+    org.emulator.org.update(sobject, record_id, values, org.emulator.admin_user_id)
+
+
+def last_stats(state: StateRepository, sobject: str) -> dict[str, Any]:
+    [run] = state.recent_cycles(1)
+    return next((s for s in run.stats if s["sobject"] == sobject), {})
+
+
 @pytest.fixture
 def gate() -> CycleGate:
     return CycleGate()
 
 
-@pytest.fixture
-def stack(
-    dynamodb_local: DynamoDBLocal, org: EmulatorServer, gate: CycleGate, request: pytest.FixtureRequest
+@contextmanager
+def running_stack(
+    dynamodb: DynamoDBLocal, org: EmulatorServer, gate: CycleGate, objects: str, parameters: dict[str, Any]
 ) -> Iterator[LocalStack]:
-    """The deployed shape, syncing Lead unless the test is marked ``@pytest.mark.sync_objects("...")``;
-    ``@pytest.mark.stack_parameters({...})`` sets more template parameters."""
-    marker = request.node.get_closest_marker("sync_objects")
-    objects = marker.args[0] if marker else "Lead"
-    extra = request.node.get_closest_marker("stack_parameters")
+    """The deployed shape over ``org``; on the way out the cycle chain is paused and let run out."""
     with LocalStack(
-        dynamodb=dynamodb_local,
+        dynamodb=dynamodb,
         secrets={"SalesforceSecret": salesforce_secret(org)},
-        parameters={"SliceRecords": 300, "SyncObjects": objects, **(extra.args[0] if extra else {})},
+        parameters={"SliceRecords": 300, "SyncObjects": objects, **parameters},
         wait_gate=gate,
     ) as local:
         yield local
@@ -80,6 +111,20 @@ def stack(
 
 
 @pytest.fixture
+def stack(
+    dynamodb_local: DynamoDBLocal, org: EmulatorServer, gate: CycleGate, request: pytest.FixtureRequest
+) -> Iterator[LocalStack]:
+    """The deployed shape, syncing Lead unless the test is marked ``@pytest.mark.sync_objects("...")``;
+    ``@pytest.mark.stack_parameters({...})`` sets more template parameters."""
+    marker = request.node.get_closest_marker("sync_objects")
+    extra = request.node.get_closest_marker("stack_parameters")
+    with running_stack(
+        dynamodb_local, org, gate, marker.args[0] if marker else "Lead", extra.args[0] if extra else {}
+    ) as local:
+        yield local
+
+
+@pytest.fixture
 def state(stack: LocalStack) -> StateRepository:
     return StateRepository(stack.table_name("StateTable"))
 
@@ -87,3 +132,9 @@ def state(stack: LocalStack) -> StateRepository:
 @pytest.fixture
 def people(stack: LocalStack) -> PeopleRepository:
     return PeopleRepository(stack.table_name("PeopleTable"), stack.table_name("StateTable"))
+
+
+@pytest.fixture
+def marketing(stack: LocalStack) -> MarketingService:
+    people = PeopleRepository(stack.table_name("PeopleTable"), stack.table_name("StateTable"))
+    return MarketingService(people, {"Sync_To_Marketing__c": "boolean"})

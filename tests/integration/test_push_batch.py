@@ -1,7 +1,10 @@
-"""A push of 1,000 marketing changes, ten of which Salesforce refuses, through the real shape."""
+"""Big pushes through the real shape, ten records Salesforce refuses in each: 1,000 people in one
+Composite call, and 1,100 people above the Bulk threshold in one Bulk API 2.0 ingest job."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -9,15 +12,82 @@ import pytest
 from sf_emulator.schema import ValidationRule
 from sf_emulator.server import EmulatorServer
 from sfsync.adapters.dynamo import PeopleRepository, StateRepository
-from sfsync.domain.people import person_id_for
+from sfsync.domain.people import PersonChange, person_id_for
+from sfsync.domain.person_fields import marketing_edit
+from sfsync.ports import PersonRef
 from sfsync.services.marketing import MarketingService
+from sfsync.services.versioned import rewrite, save_versioned
 from sfsync_local.stack import LocalStack
-from tests.integration.conftest import CycleGate
-from tests.integration.test_two_way import first_copy, last_stats, live_ids, marketing, next_cycle, sf_row
+from tests.integration.conftest import CycleGate, first_copy, last_stats, live_ids, next_cycle, sf_row
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.sync_objects("Lead,Contact")]
-__all__ = ["marketing"]  # the fixture
-ORG_SIZE = 9000  # more than 1,000 leads the sync user sees (the conftest's org reads this)
+ORG_SIZE = 9000  # about 1,140 leads the sync user sees (the conftest's org reads this)
+INGEST_ROUTES = ("create_ingest_job", "upload_job_data", "ingest_job", "ingest_results")
+RULE = ValidationRule("Lead", "No_Test_Industry", "Industry = 'Test'", "Industry may not be Test", "Industry")
+
+
+def edit_people(people: PeopleRepository, edits: dict[str, dict[str, Any]]) -> None:
+    """The marketing edits ``MarketingService.update_person`` makes, saved 50 people to a transaction
+    and without their change log (1,100 single edits take 20 s of DynamoDB Local; these, 3 s)."""
+
+    def edit(ref: PersonRef) -> PersonChange:
+        fields, pending, _ = marketing_edit(
+            ref.fields or {}, ref.pending or {}, edits[ref.person_id], source="marketing", in_salesforce=True
+        )
+        return rewrite(ref, fields=fields, pending=pending)
+
+    save_versioned(people, people.lookup(list(edits)), edit)
+
+
+@contextmanager
+def edits_with_ten_refused(
+    org: EmulatorServer, people: PeopleRepository, leads: list[str], notes: str
+) -> Iterator[tuple[set[str], set[str]]]:
+    """Every lead's notes edited on the marketing side; five get a title too long for Salesforce and
+    five an industry a validation rule refuses (active until the block ends)."""
+    too_long, by_rule = set(leads[:5]), set(leads[5:10])
+    edits: dict[str, dict[str, Any]] = {}
+    for lead in leads:
+        values: dict[str, Any] = {"notes": notes}
+        if lead in too_long:
+            values["job_title"] = "x" * 200
+        if lead in by_rule:
+            values["industry"] = "Test"
+        edits[person_id_for(lead)] = values
+    edit_people(people, edits)
+    org.emulator.org.set_validation_rule(RULE)
+    try:
+        yield too_long, by_rule
+    finally:
+        org.emulator.org.set_validation_rule(RULE, active=False)
+
+
+def assert_ten_refused(
+    org: EmulatorServer,
+    people: PeopleRepository,
+    state: StateRepository,
+    leads: list[str],
+    refused: tuple[set[str], set[str]],
+    notes: str,
+) -> None:
+    """The valid records landed; the ten refused are in the sync errors with Salesforce's code and
+    message, their changes still pending; nothing else is pending."""
+    too_long, by_rule = refused
+    landed = {lead for lead in leads if sf_row(org, lead).get("Description") == notes}
+    assert landed == set(leads) - too_long - by_rule
+    stats = last_stats(state, "Lead")
+    assert (stats["pushed"], stats["push_failed"]) == (len(leads) - 10, 10)
+    errors = {e.sf_id: e for e in state.sync_errors("Lead")}
+    assert set(errors) == too_long | by_rule
+    assert {(errors[i].code, errors[i].fields) for i in too_long} == {("STRING_TOO_LONG", ("Title",))}
+    assert {(errors[i].code, errors[i].message) for i in by_rule} == {
+        ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Industry may not be Test")
+    }
+    for lead in too_long | by_rule:
+        person = people.get(person_id_for(lead))
+        assert person is not None and "notes" in person.pending
+    assert people.pending_ids("Lead", 2000) == []  # the refused are out of the index until they change
+    assert not any((p := people.get(person_id_for(lead))) and p.pending for lead in landed)
 
 
 @pytest.mark.stack_parameters({"SliceRecords": 2000})
@@ -32,40 +102,15 @@ def test_a_batch_of_1000_with_invalid_records_lands_the_rest_and_keeps_the_refus
     first_copy(stack, gate)
     leads = live_ids(org, people, "Lead", 1000)
     assert len(leads) == 1000
-    rule = ValidationRule(
-        "Lead", "No_Test_Industry", "Industry = 'Test'", "Industry may not be Test", "Industry"
-    )
-    org.emulator.org.set_validation_rule(rule)
-    too_long, by_rule = set(leads[:5]), set(leads[5:10])
-    try:
-        # given 1,000 marketing edits, of which Salesforce will refuse ten (too long; a validation rule)
-        for lead in leads:
-            values: dict[str, Any] = {"notes": "from the batch"}
-            if lead in too_long:
-                values["job_title"] = "x" * 200
-            if lead in by_rule:
-                values["industry"] = "Test"
-            marketing.update_person(person_id_for(lead), values)
+    # given 1,000 marketing edits, of which Salesforce will refuse ten (too long; a validation rule)
+    with edits_with_ten_refused(org, people, leads, "from the batch") as refused:
         composites = org.emulator.calls_by_route.get("composite", 0)
         # when the next cycle runs
         next_cycle(gate)
-    finally:
-        org.emulator.org.set_validation_rule(rule, active=False)
     # then the 990 valid records landed, in one Composite call per 1,000 people
-    landed = {lead for lead in leads if sf_row(org, lead).get("Description") == "from the batch"}
-    assert landed == set(leads) - too_long - by_rule
-    stats = last_stats(state, "Lead")
-    assert (stats["pushed"], stats["push_failed"]) == (990, 10)
+    assert_ten_refused(org, people, state, leads, refused, "from the batch")
     assert org.emulator.calls_by_route.get("composite", 0) == composites + 1
-    # and the ten refused are in the sync errors with Salesforce's code and message, still pending
-    errors = {e.sf_id: e for e in state.sync_errors("Lead")}
-    assert set(errors) == too_long | by_rule
-    assert {errors[i].code for i in too_long} == {"STRING_TOO_LONG"}
-    assert {errors[i].message for i in by_rule} == {"Industry may not be Test"}
-    for lead in too_long | by_rule:
-        person = people.get(person_id_for(lead))
-        assert person is not None and "notes" in person.pending
-    assert people.pending_ids("Lead", 2000) == []  # out of the index until they change
+    too_long, by_rule = refused
     # when one of them is fixed on the marketing side
     fixed = sorted(by_rule)[0]
     marketing.update_person(person_id_for(fixed), {"industry": "Retail"})
@@ -83,3 +128,29 @@ def test_a_batch_of_1000_with_invalid_records_lands_the_rest_and_keeps_the_refus
     # then the four the rule refused went through, and the five too long are refused again
     assert {e.sf_id for e in state.sync_errors("Lead")} == too_long
     assert all(sf_row(org, lead)["Description"] == "from the batch" for lead in by_rule)
+
+
+@pytest.mark.stack_parameters({"SliceRecords": 2000, "PushBulkThreshold": 1000})
+def test_a_push_above_the_threshold_goes_by_one_ingest_job_and_keeps_the_refused(
+    stack: LocalStack,
+    gate: CycleGate,
+    org: EmulatorServer,
+    people: PeopleRepository,
+    state: StateRepository,
+) -> None:
+    first_copy(stack, gate)
+    leads = live_ids(org, people, "Lead", 1100)
+    assert len(leads) == 1100
+    # given 1,100 marketing edits (two Composite calls' worth), ten of which Salesforce refuses
+    with edits_with_ten_refused(org, people, leads, "from the bulk push") as refused:
+        routes = org.emulator.calls_by_route
+        before = {route: routes.get(route, 0) for route in ("composite", *INGEST_ROUTES)}
+        # when the next cycle runs, with the Bulk threshold at 1,000
+        next_cycle(gate)
+    # then the 1,090 valid records landed and the ten refused are kept, as for Composite
+    assert_ten_refused(org, people, state, leads, refused, "from the bulk push")
+    # through one ingest job (create, upload, close, a poll or two, the two results), no Composite call
+    used = {route: routes.get(route, 0) - before[route] for route in before}
+    assert used["composite"] == 0
+    assert (used["create_ingest_job"], used["upload_job_data"], used["ingest_results"]) == (1, 1, 2)
+    assert 2 <= used["ingest_job"] <= 4  # UploadComplete and the status polls

@@ -185,3 +185,44 @@ def test_probe_of_an_unknown_object_fails_that_object_alone(server: EmulatorServ
     lead, nope = client(server).probe_changes({"Lead": mark, "Nope__c": mark})
     assert lead.error is None and lead.newer > 0
     assert nope.error is not None and "Nope__c" in nope.error and "INVALID_TYPE" in nope.error
+
+
+def test_convert_merge_delete_and_read_by_id(server: EmulatorServer, emu: Emulator) -> None:
+    sf = client(server)
+    admin = emu.admin_user_id
+    leads = [
+        emu.org.create("Lead", {"LastName": f"Soap{i}", "Company": "Soap Co"}, admin)["Id"] for i in range(4)
+    ]
+    # convertLead (SOAP): one call, the records it made, and a refusal per lead with Salesforce's code
+    calls = sf.api_calls
+    converted, refused = sf.convert_leads(
+        [
+            {"leadId": leads[0], "convertedStatus": "Closed - Converted", "opportunityName": "Soap deal"},
+            {"leadId": leads[1], "convertedStatus": "Not a status"},
+        ]
+    )
+    assert sf.api_calls == calls + 1
+    assert converted.ok and converted.contact_id and converted.account_id and converted.opportunity_id
+    assert emu.org.get(converted.contact_id)["LastName"] == "Soap0"  # type: ignore[index]
+    assert (refused.ok, refused.code) == (False, "INVALID_STATUS")
+    # merge (SOAP): the loser is deleted, pointing at the master
+    merged = sf.merge_records("Lead", leads[2], [leads[1]])
+    assert merged.ok and merged.sf_id == leads[2]
+    # a session expired meanwhile is renewed for SOAP as for REST
+    emu.expire_sessions()
+    bad = sf.merge_records("Lead", leads[2], [leads[1]])  # the loser is gone now
+    assert not bad.ok and bad.code
+    # delete (sObject Collections): one result per id, a second delete refused by Salesforce
+    [deleted] = sf.delete_records("Lead", [leads[3]])
+    [twice] = sf.delete_records("Lead", [leads[3]])
+    assert deleted.ok and (twice.ok, twice.code) == (False, "ENTITY_IS_DELETED")
+    # read by id: deleted and merged rows come back too
+    rows = {r["Id"]: r for r in sf.records_by_id("Lead", ("Id", "IsDeleted", "MasterRecordId"), leads[1:])}
+    assert rows[leads[1]]["IsDeleted"] is True and rows[leads[1]]["MasterRecordId"] == leads[2]
+    assert rows[leads[3]]["IsDeleted"] is True and rows[leads[2]]["IsDeleted"] is False
+
+
+def test_a_soap_fault_is_classified(server: EmulatorServer, emu: Emulator) -> None:
+    sf = client(server)
+    with pytest.raises(FatalError, match="INVALID_TYPE"):
+        sf.merge_records("NoSuchThing", "00Q000000000001AAA", ["00Q000000000002AAA"])

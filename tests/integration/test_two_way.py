@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any
 
 import pytest
 
@@ -21,47 +20,18 @@ from sfsync.domain.people import person_id_for
 from sfsync.errors import InvalidRequestError
 from sfsync.services.marketing import MarketingService
 from sfsync_local.stack import LocalStack
-from tests.integration.conftest import CycleGate
+from tests.integration.conftest import (
+    CycleGate,
+    first_copy,
+    last_stats,
+    live_ids,
+    next_cycle,
+    sf_edit,
+    sf_row,
+)
 
+ORG_SIZE = 400  # the tests edit a dozen people; a small org keeps each first copy short
 pytestmark = [pytest.mark.timeout(300), pytest.mark.sync_objects("Lead,Contact")]
-
-
-def first_copy(stack: LocalStack, gate: CycleGate) -> None:
-    assert stack.fire_rule("DispatcherFunction", "KeepAlive")["started"] is True
-    gate.reached()
-
-
-def next_cycle(gate: CycleGate) -> None:
-    gate.release()
-    gate.reached()
-
-
-def live_ids(org: EmulatorServer, people: PeopleRepository, sobject: str, count: int) -> list[str]:
-    """Records the first copy brought (the sync user sees them), not converted."""
-    live = {r["Id"] for r in org.emulator.org.records(sobject) if not r.get("IsConverted")}
-    synced = {p.sf_id for p in people.iterate() if p.sf_type == sobject and p.alias_of is None}
-    return sorted(live & synced)[:count]
-
-
-def sf_row(org: EmulatorServer, record_id: str) -> dict[str, Any]:
-    found = org.emulator.org.find(record_id)
-    assert found is not None
-    return found[1]
-
-
-def sf_edit(org: EmulatorServer, sobject: str, record_id: str, values: dict[str, Any]) -> None:
-    org.emulator.org.update(sobject, record_id, values, org.emulator.admin_user_id)
-
-
-def last_stats(state: StateRepository, sobject: str) -> dict[str, Any]:
-    [run] = state.recent_cycles(1)
-    return next((s for s in run.stats if s["sobject"] == sobject), {})
-
-
-@pytest.fixture
-def marketing(stack: LocalStack) -> MarketingService:
-    people = PeopleRepository(stack.table_name("PeopleTable"), stack.table_name("StateTable"))
-    return MarketingService(people, {"Sync_To_Marketing__c": "boolean"})
 
 
 def test_marketing_edit_reaches_salesforce_once_and_is_not_echoed(

@@ -59,9 +59,29 @@ def test_sample_events_parse(path: Path) -> None:
         ),
         ({"action": "update_person", "person_id": "p1"}, "update_person needs 'values'"),
         ({"action": "sync_person"}, "needs a non-empty string 'person_id'"),
+        ({"action": "add_to_campaign", "person_id": "p1"}, "needs a non-empty string 'campaign_id'"),
+        ({"action": "change_status", "person_id": "p1", "campaign_id": "701"}, "non-empty string 'status'"),
+        ({"action": "create_campaign", "statuses": ["A"]}, "needs a non-empty string 'name'"),
+        ({"action": "create_campaign", "name": "W", "statuses": ["A", 3]}, "'statuses', a non-empty list"),
+        ({"action": "create_campaign", "name": "W", "values": [1]}, "'values' must be an object"),
+        ({"action": "merge_people", "person_id": "p1"}, "needs 'losers', a non-empty list"),
+        ({"action": "delete_person", "person_id": "p1", "from_marketing": "yes"}, "must be true or false"),
         ([], "expects a JSON object"),
     ],
 )
 def test_bad_action_requests_name_the_problem(event: object, problem: str) -> None:
     with pytest.raises(InvalidEventError, match=problem):
         ActionRequest.parse(event)
+
+
+def test_action_requests_carry_what_each_action_needs() -> None:
+    merge = ActionRequest.parse({"action": "merge_people", "person_id": "w", "losers": ["a", "b"]})
+    assert (merge.person_id, merge.losers) == ("w", ("a", "b"))
+    made = ActionRequest.parse({"action": "create_campaign", "name": "W", "statuses": ["Attended"]})
+    assert (made.person_id, made.name, made.statuses) == (None, "W", ("Attended",))
+    convert = ActionRequest.parse(
+        {"action": "convert_person", "person_id": "p", "account_id": "001", "opportunity_name": "Deal"}
+    )
+    assert (convert.account_id, convert.opportunity_name, convert.converted_status) == ("001", "Deal", None)
+    delete = ActionRequest.parse({"action": "delete_person", "person_id": "p", "from_marketing": True})
+    assert delete.from_marketing is True

@@ -161,3 +161,47 @@ def test_conversion_seen_contact_first_still_keeps_the_lead_person() -> None:
     assert person.fields["job_title"] == "Buyer" and person.fields["company"] == "Acme"
     assert world.people.aliases[person_id_for(contact["Id"])] == person.person_id
     assert len(world.people.live()) == 1
+
+
+def edit_unsent(world: World, sf_id: str, **fields: object) -> None:
+    """A marketing edit not yet pushed: the new value stored, Salesforce's value kept as its base."""
+    person = world.people.people[person_id_for(sf_id)]
+    person.pending = {k: person.fields.get(k) for k in fields}
+    person.fields.update(fields)
+
+
+def test_a_conversion_keeps_the_persons_unsent_marketing_changes() -> None:
+    world = World()
+    lead = lead_row(stamp(1), Title="Buyer")
+    world.sf.put(lead)
+    world.cycle("c1")
+    edit_unsent(world, lead["Id"], job_title="Head of Buying")
+    # when the lead is converted (its contact carries the lead's old title) and both rows arrive
+    contact = contact_row(world.later(1), LastName=lead["LastName"], Title="Buyer")
+    world.sf.put(contact)
+    world.sf.records[lead["Id"]].update(
+        IsConverted=True, ConvertedContactId=contact["Id"], SystemModstamp=world.later(1)
+    )
+    world.cycle("c2")
+    # then the person, now the contact, keeps the edit, still to be pushed (to the contact)
+    person = world.people.people[person_id_for(lead["Id"])]
+    assert (person.sf_type, person.fields["job_title"]) == ("Contact", "Head of Buying")
+    assert person.pending == {"job_title": "Buyer"}
+
+
+def test_a_merge_keeps_the_winners_unsent_changes_and_the_losers_that_filled_a_blank() -> None:
+    world = World()
+    winner, loser = lead_row(stamp(1), Title=None, Phone="555-0100"), lead_row(stamp(2), Title="Analyst")
+    world.sf.put(winner)
+    world.sf.put(loser)
+    world.cycle("c1")
+    edit_unsent(world, winner["Id"], phone="555-0199")
+    edit_unsent(world, loser["Id"], job_title="Senior Analyst", city="Porto")
+    world.sf.records[loser["Id"]].update(
+        IsDeleted=True, MasterRecordId=winner["Id"], SystemModstamp=world.later(1)
+    )
+    world.cycle("c2")
+    survivor = world.people.people[person_id_for(winner["Id"])]
+    # the winner's edit stands; the loser's filled the winner's blanks, so they go to the winner
+    assert (survivor.fields["phone"], survivor.fields["job_title"]) == ("555-0199", "Senior Analyst")
+    assert survivor.pending == {"phone": "555-0100", "job_title": None, "city": None}

@@ -361,3 +361,13 @@ def error_reply(exc: SalesforceError) -> Reply:
 
 
 __all__ = ["ROUTER", "Call", "Emulator", "Fault", "Reply", "Session", "error_reply"]
+
+
+def auto_assigned(emu: Emulator, call: Call, sobject: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A Lead's values as the active assignment rule leaves them. REST applies the rule on create and
+    update unless ``Sforce-Auto-Assign: FALSE`` (the header's default is TRUE); an assignment rule id
+    in the header is taken as TRUE (the emulator has one rule)."""
+    header = call.headers.get("sforce-auto-assign", "TRUE").strip().upper()
+    if sobject != "Lead" or emu.org.lead_assignee is None or header == "FALSE":
+        return values
+    return {**values, "OwnerId": emu.org.lead_assignee}

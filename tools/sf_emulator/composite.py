@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from .app import ROUTER, Call, Emulator, Reply
+from .app import ROUTER, Call, Emulator, Reply, auto_assigned
 from .errors import RecordError, SalesforceError, not_found
 from .rest import DATA
 from .store import Org
@@ -122,7 +122,8 @@ def collections(emu: Emulator, call: Call) -> Reply:
             obj = view.visible_object(sobject)
             if obj is None:
                 raise SalesforceError(400, "INVALID_TYPE", f"sObject type '{sobject}' is not supported.")
-            created = emu.org.create(obj.name, record, call.user_id, profile=view.profile)
+            values = auto_assigned(emu, call, obj.name, record)
+            created = emu.org.create(obj.name, values, call.user_id, profile=view.profile)
             return {"id": created["Id"], "success": True, "errors": []}
 
         return Reply(body=_run_all(emu.org, records, all_or_none, create))
@@ -136,6 +137,7 @@ def collections(emu: Emulator, call: Call) -> Reply:
         if obj is None:
             raise SalesforceError(400, "INVALID_TYPE", f"sObject type '{sobject}' is not supported.")
         values = {k: v for k, v in record.items() if k.lower() != "id"}
+        values = auto_assigned(emu, call, obj.name, values)
         updated = emu.org.update(obj.name, str(rid), values, call.user_id, profile=view.profile)
         return {"id": updated["Id"], "success": True, "errors": []}
 
@@ -211,7 +213,12 @@ def collections_upsert(emu: Emulator, call: Call) -> Reply:
             raise SalesforceError(400, "MISSING_ARGUMENT", f"{fdef.name} not specified", [fdef.name])
         body = {k: v for k, v in record.items() if k.lower() != fdef.name.lower()}
         saved, created = emu.org.upsert(
-            obj.name, fdef.name, str(value), body, call.user_id, profile=view.profile
+            obj.name,
+            fdef.name,
+            str(value),
+            auto_assigned(emu, call, obj.name, body),
+            call.user_id,
+            profile=view.profile,
         )
         return {"id": saved["Id"], "success": True, "errors": [], "created": created}
 
@@ -270,6 +277,8 @@ def _subcall(emu: Emulator, call: Call, method: str, url: str, body: Any, header
         query=params,
         body=body,
         headers={
+            # the outer request's assignment rule header holds for its subrequests unless they set one
+            **{k: v for k, v in call.headers.items() if k == "sforce-auto-assign"},
             **{k.lower(): v for k, v in headers.items()},
             "authorization": call.headers.get("authorization", ""),
         },

@@ -12,7 +12,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from . import soql
-from .app import API_VERSIONS, ROUTER, Call, Emulator, Reply
+from .app import API_VERSIONS, ROUTER, Call, Emulator, Reply, auto_assigned
 from .clock import format_datetime, parse_datetime
 from .errors import SalesforceError, not_found
 from .schema import SOAP_TYPES, FieldDef, ObjectDef
@@ -195,7 +195,8 @@ def sobject_root(emu: Emulator, call: Call) -> Reply:
     if call.method == "GET":
         recent = [call.view.render(obj, r) for r in list(call.view.iter_records(obj, False))[-10:]]
         return Reply(body={"objectDescribe": _object_summary(call.version, obj), "recentItems": recent})
-    record = emu.org.create(obj.name, call.json(), call.user_id, profile=call.view.profile)
+    values = auto_assigned(emu, call, obj.name, call.json())
+    record = emu.org.create(obj.name, values, call.user_id, profile=call.view.profile)
     return Reply(status=201, body={"id": record["Id"], "success": True, "errors": []})
 
 
@@ -205,7 +206,8 @@ def sobject_record(emu: Emulator, call: Call) -> Reply:
     obj = _visible_object(call.view, call.args["sobject"])
     rid = call.args["record_id"]
     if call.method == "PATCH":
-        emu.org.update(obj.name, rid, call.json(), call.user_id, profile=call.view.profile)
+        values = auto_assigned(emu, call, obj.name, call.json())
+        emu.org.update(obj.name, rid, values, call.user_id, profile=call.view.profile)
         return Reply(status=204)
     if call.method == "DELETE":
         emu.org.delete(obj.name, rid, call.user_id, profile=call.view.profile)
@@ -241,8 +243,9 @@ def sobject_by_external_id(emu: Emulator, call: Call) -> Reply:
             404, "NOT_FOUND", f"Provided external ID field does not exist or is not accessible: {ext_field}"
         )
     if call.method in ("PATCH", "POST"):
+        values = auto_assigned(emu, call, obj.name, call.json())
         record, created = emu.org.upsert(
-            obj.name, fdef.name, ext_value, call.json(), call.user_id, profile=call.view.profile
+            obj.name, fdef.name, ext_value, values, call.user_id, profile=call.view.profile
         )
         if created:
             return Reply(

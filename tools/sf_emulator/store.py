@@ -88,6 +88,8 @@ class Org:
         self.tables: dict[str, dict[str, dict[str, Any]]] = {o.name: {} for o in schema.objects.values()}
         self.user_profiles: dict[str, str] = {}  # user id -> profile name
         self.locked_ids: set[str] = set()  # records whose writes fail with UNABLE_TO_LOCK_ROW
+        # the active lead assignment rule, reduced to its one outcome: the user or queue it assigns to
+        self.lead_assignee: str | None = None
         self._unique: dict[tuple[str, str], dict[str, str]] = {}
         self._rules: dict[str, list[tuple[Any, Any]]] = {}  # object -> [(rule, check)], compiled lazily
         self._compiled = False

@@ -102,19 +102,37 @@ ACTIONS = (
     "change_owner",
     "create_task",
     "retry_sync_errors",
+    "add_to_campaign",
+    "remove_from_campaign",
+    "change_status",
+    "create_campaign",
+    "convert_person",
+    "delete_person",
+    "merge_people",
 )
+NO_PERSON = ("create_person", "retry_sync_errors", "create_campaign")
+CAMPAIGN_ACTIONS = ("add_to_campaign", "remove_from_campaign", "change_status")
 
 
 @dataclass(frozen=True)
 class ActionRequest:
-    """A marketing-side request: ``action``, and what it needs (``person_id``, ``values``, ``owner_id``)."""
+    """A marketing-side request: ``action``, and what it needs (``person_id``, ``values``, ...)."""
 
     action: str
     person_id: str | None = None
-    values: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None  # create/update_person: person fields; create_campaign: Campaign's
     owner_id: str | None = None
     sobject: str | None = None  # retry_sync_errors: only this object's (default: all)
     task: dict[str, Any] | None = None  # create_task: the Task's fields
+    campaign_id: str | None = None
+    status: str | None = None  # a campaign member status (one of the campaign's)
+    name: str | None = None  # create_campaign: the campaign's name
+    statuses: tuple[str, ...] = ()  # create_campaign: member statuses besides Sent and Responded
+    losers: tuple[str, ...] = ()  # merge_people: the people merged into ``person_id``
+    from_marketing: bool = False  # delete_person: delete the marketing person too
+    converted_status: str | None = None  # convert_person: a converted lead status
+    account_id: str | None = None  # convert_person: an existing account to convert into
+    opportunity_name: str | None = None  # convert_person: create an opportunity of this name
 
     @classmethod
     def parse(cls, event: Any) -> ActionRequest:
@@ -127,14 +145,41 @@ class ActionRequest:
         values = event.get("values")
         if action in ("create_person", "update_person") and not isinstance(values, dict):
             raise InvalidEventError(f"{action} needs 'values', an object of field -> value")
-        person_id = _text(
-            event, "person_id", "actions", required=action not in ("create_person", "retry_sync_errors")
-        )
-        owner_id = _text(event, "owner_id", "actions", required=action == "change_owner")
+        if values is not None and not isinstance(values, dict):
+            raise InvalidEventError(f"{action}'s 'values' must be an object of field -> value")
         task = event.get("task")
         if action == "create_task" and not isinstance(task, dict):
             raise InvalidEventError("create_task needs 'task', an object of Task fields (Subject at least)")
-        sobject = _text(event, "object", "actions", required=False)
+        from_marketing = event.get("from_marketing", False)
+        if not isinstance(from_marketing, bool):
+            raise InvalidEventError("delete_person's 'from_marketing' must be true or false")
+
+        def text(key: str, required: bool = False) -> str | None:
+            return _text(event, key, "actions", required=required)
+
         return cls(
-            action=action, person_id=person_id, values=values, owner_id=owner_id, sobject=sobject, task=task
+            action=action,
+            person_id=text("person_id", action not in NO_PERSON),
+            values=values,
+            owner_id=text("owner_id", action == "change_owner"),
+            sobject=text("object"),
+            task=task,
+            campaign_id=text("campaign_id", action in CAMPAIGN_ACTIONS),
+            status=text("status", action == "change_status"),
+            name=text("name", action == "create_campaign"),
+            statuses=_texts(event, "statuses", required=False),
+            losers=_texts(event, "losers", required=action == "merge_people"),
+            from_marketing=from_marketing,
+            converted_status=text("converted_status"),
+            account_id=text("account_id"),
+            opportunity_name=text("opportunity_name"),
         )
+
+
+def _texts(event: dict[str, Any], key: str, *, required: bool) -> tuple[str, ...]:
+    value = event.get(key)
+    if value is None and not required:
+        return ()
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise InvalidEventError(f"actions event needs '{key}', a non-empty list of non-empty strings")
+    return tuple(value)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from .domain.cursor import Position, Window
 from .domain.people import PersonChange
 from .domain.records import FieldInfo, RecordChange
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -161,13 +163,32 @@ class SalesforcePort(Protocol):
         ...
 
     def upsert_records(
-        self, sobject: str, external_id: str, records: Sequence[dict[str, Any]]
+        self, sobject: str, external_id: str, records: Sequence[dict[str, Any]], *, assign: bool = False
     ) -> list[WriteResult]:
-        """Create or update records by an external id field, as ``update_records`` batches them."""
+        """Create or update records by an external id field, as ``update_records`` batches them;
+        ``assign`` runs the org's lead assignment rules (no write runs them otherwise)."""
         ...
 
     def create_records(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
         """Create records, as ``update_records`` batches them."""
+        ...
+
+    def delete_records(self, sobject: str, ids: Sequence[str]) -> list[WriteResult]:
+        """Delete these records (to the recycle bin); Salesforce's answer per id."""
+        ...
+
+    def convert_leads(self, converts: Sequence[dict[str, Any]]) -> list[ConvertResult]:
+        """Convert leads (SOAP ``convertLead``): one LeadConvert per mapping."""
+        ...
+
+    def merge_records(self, sobject: str, master_id: str, loser_ids: Sequence[str]) -> WriteResult:
+        """Merge up to two losers into the master (SOAP ``merge``); the master keeps its values."""
+        ...
+
+    def records_by_id(
+        self, sobject: str, fields: Sequence[str], ids: Sequence[str], *, by: str = "Id"
+    ) -> list[dict[str, Any]]:
+        """The records whose ``by`` field is one of ``ids``, as the pull reads them (deleted included)."""
         ...
 
     def existing_ids(self, sobject: str, ids: Sequence[str]) -> set[str]:
@@ -202,6 +223,20 @@ class BulkPort(Protocol):
 
     def job_ended(self, exc: BaseException) -> bool:
         """Whether ``exc`` means the job is gone (failed, aborted, deleted): start a new one."""
+        ...
+
+
+# The code of a record a Bulk ingest job did not reach (aborted at the wait's end, or failed whole):
+# not refused by Salesforce, so it stays pending and goes again.
+NOT_PROCESSED = "NOT_PROCESSED"
+
+
+class BulkIngestPort(Protocol):
+    """Bulk API 2.0 ingest jobs: many records for a fixed handful of API calls. Blocks, bounded."""
+
+    def update(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """Update records by Id in one job; one result per record, in order; a record the job did
+        not process comes back with code ``NOT_PROCESSED``."""
         ...
 
 
@@ -273,6 +308,19 @@ class WriteResult:
 
 
 @dataclass(frozen=True)
+class ConvertResult:
+    """Salesforce's answer for one lead conversion: the records it made or used, or its errors."""
+
+    lead_id: str
+    ok: bool
+    contact_id: str | None = None
+    account_id: str | None = None
+    opportunity_id: str | None = None
+    code: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class SyncErrorRecord:
     """A record Salesforce refused, kept until it is pushed successfully."""
 
@@ -299,6 +347,43 @@ class PersonRef:
     pending: dict[str, Any] | None = None  # marketing changes not yet in Salesforce: field -> its base
     sf_id: str | None = None
     push_error: str | None = None  # the code of the last push Salesforce refused (out of the index)
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list: its items, and the key the next page starts after (None: no more)."""
+
+    items: list[T]
+    next: str | None
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A record as stored, with plain values (no pynamodb types leave this module)."""
+
+    sf_id: str
+    sobject: str
+    kind: str
+    fields: dict[str, Any]
+    is_deleted: bool
+    person_id: str | None
+    parent_id: str | None
+    merged_into: str | None
+    sf_modstamp: str
+
+
+class RecordReader(Protocol):
+    """The marketing side's reads of records: a campaign, its statuses and members, a person's."""
+
+    def get(self, sf_id: str) -> StoredRecord | None: ...
+
+    def of_person(
+        self, person_id: str, kind: str, *, limit: int = 100, after: str | None = None
+    ) -> Page[StoredRecord]: ...
+
+    def of_parent(
+        self, parent_id: str, kind: str, *, limit: int = 100, after: str | None = None
+    ) -> Page[StoredRecord]: ...
 
 
 class PeoplePort(Protocol):
@@ -334,6 +419,10 @@ class PeoplePort(Protocol):
 
     def mark_deleted(self, person_ids: Sequence[str]) -> int:
         """Mark people deleted in Salesforce (kept, with ``sfdc_is_deleted``); how many changed."""
+        ...
+
+    def delete(self, person_id: str) -> None:
+        """Remove the person from the marketing database (Delete Person from marketing)."""
         ...
 
     def pending_ids(self, sf_type: str, limit: int) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 
-from .adapters.bulk import BulkQuery
+from .adapters.bulk import BulkIngest, BulkQuery
 from .adapters.dynamo import PeopleRepository, StateRepository
 from .adapters.records import RecordsRepository
 from .adapters.salesforce import SalesforceClient
@@ -24,6 +24,7 @@ from .domain.merge import FieldPolicy, policy_from
 from .errors import FatalError
 from .events import ActionRequest
 from .services.actions import ActionsService
+from .services.campaigns import CampaignActions
 from .services.dispatch import Dispatcher
 from .services.finish import Finisher
 from .services.marketing import MarketingService
@@ -142,6 +143,11 @@ def _bulk(client: SalesforceClient) -> BulkQuery:
     return BulkQuery(client)
 
 
+@cache
+def _ingest(client: SalesforceClient) -> BulkIngest:
+    return BulkIngest(client)
+
+
 def custom_person_fields(sf_type: str | None = None) -> dict[str, str]:
     """Custom Lead/Contact fields the sync user can see (name -> Salesforce type), from the describe
     the pull keeps in the state table; empty until the object has been pulled once."""
@@ -157,13 +163,17 @@ def pusher(client: SalesforceClient | None = None) -> PushService | None:
     cfg = settings()
     if not cfg.people_table:
         return None
+    client = client or salesforce()
     return PushService(
-        client or salesforce(),
+        client,
         _people(cfg.people_table, cfg.state_table),
         state(),
         custom=custom_person_fields,
         clock=utc_now,
         slice_people=cfg.push_slice_people,
+        bulk=_ingest(client) if cfg.push_bulk_threshold > 0 else None,
+        bulk_threshold=cfg.push_bulk_threshold,
+        bulk_slice_people=cfg.push_bulk_slice_people,
     )
 
 
@@ -198,7 +208,18 @@ def actions() -> ActionsService:
         clock=utc_now,
         default_last_name=cfg.default_last_name,
         default_company=cfg.default_company,
+        pull=puller(client).pull_ids,
+        converted_status=cfg.converted_status,
+        synced_objects=frozenset(cfg.sync_objects),
     )
+
+
+def campaigns() -> CampaignActions:
+    cfg = settings()
+    if not cfg.records_table:
+        raise FatalError("RECORDS_TABLE is not set: campaigns are records")
+    person = actions()
+    return CampaignActions(person, _records(cfg.records_table), person.salesforce, person.pull)
 
 
 def act(request: ActionRequest) -> dict[str, Any]:
@@ -214,4 +235,25 @@ def act(request: ActionRequest) -> dict[str, Any]:
         return actions().create_task(request.person_id or "", request.task or {})
     if request.action == "retry_sync_errors":
         return actions().retry_sync_errors(request.sobject)
+    person = request.person_id or ""
+    if request.action == "add_to_campaign":
+        return campaigns().add_to_campaign(person, request.campaign_id or "", request.status)
+    if request.action == "change_status":
+        return campaigns().change_status(person, request.campaign_id or "", request.status or "")
+    if request.action == "remove_from_campaign":
+        return campaigns().remove_from_campaign(person, request.campaign_id or "")
+    if request.action == "create_campaign":
+        return campaigns().create_campaign(request.name or "", request.statuses, request.values)
+    if request.action == "convert_person":
+        return actions().convert_person(
+            person,
+            converted_status=request.converted_status,
+            account_id=request.account_id,
+            opportunity_name=request.opportunity_name,
+            owner_id=request.owner_id,
+        )
+    if request.action == "delete_person":
+        return actions().delete_person(person, from_marketing=request.from_marketing)
+    if request.action == "merge_people":
+        return actions().merge_people(person, request.losers)
     return actions().sync_person(request.person_id or "", owner_id=request.owner_id)

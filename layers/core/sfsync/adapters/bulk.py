@@ -1,4 +1,5 @@
-"""Bulk API 2.0 query jobs, for the first copy of big objects, in resumable bounded steps.
+"""Bulk API 2.0 query jobs, for the first copy of big objects, in resumable bounded steps; and
+ingest jobs, for pushes of many records (``BulkIngest``, described there).
 
 REST paging costs one API call per 2,000 rows; a Bulk API 2.0 query job costs one call to
 create, one per status poll and one per results page (``max_records`` rows, up to 50,000), whatever its
@@ -24,6 +25,7 @@ import csv
 import io
 import json
 import re
+import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -37,7 +39,8 @@ from simple_salesforce.util import call_salesforce
 from ..domain.cursor import Position, Window
 from ..errors import FatalError, RetriableError, SyncError
 from ..observability import logger
-from .salesforce import TIMEOUT, SalesforceClient, _error_code
+from ..ports import NOT_PROCESSED, WriteResult
+from .salesforce import TIMEOUT, SalesforceClient, _error_code, _identifier
 
 Converter = Callable[[str], Any]
 T = TypeVar("T")
@@ -327,3 +330,277 @@ class BulkQuery:
             )
             return False
         return True
+
+
+# -- ingest -----------------------------------------------------------------------------------
+NULL_CELL = "#N/A"  # an ingest cell that sets the field to null (an empty cell leaves it alone)
+MAX_UPLOAD_BYTES = 100_000_000  # Salesforce: at most 150 MB once base64-encoded, so 100 MB of CSV
+INGEST_FINAL_STATES = ("JobComplete", "Failed", "Aborted")
+
+
+def csv_cell(value: Any) -> str:
+    """One value of a REST write as an ingest CSV cell: None and "" (which REST stores as null) are
+    ``#N/A``, booleans ``true``/``false``, numbers without exponents."""
+    if value is None or value == "":
+        return NULL_CELL
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")
+    if isinstance(value, list | tuple):  # a multi-select picklist
+        return ";".join(str(v) for v in value)
+    return str(value)
+
+
+def parse_error(text: str) -> tuple[str, str, tuple[str, ...]]:
+    """``sf__Error`` as (code, message, fields). Salesforce writes ``CODE:message:Field1,Field2 --``
+    (``CODE:message:--`` without fields); the message may hold colons itself."""
+    code, colon, rest = text.partition(":")
+    if not colon:
+        return "", text.strip(), ()
+    rest = rest.strip()
+    if not rest.endswith("--"):
+        return code.strip(), rest, ()
+    message, colon, tail = rest[:-2].rstrip().rpartition(":")
+    if not colon:
+        return code.strip(), rest[:-2].rstrip(), ()
+    return code.strip(), message, tuple(f.strip() for f in tail.split(",") if f.strip())
+
+
+def _id_key(record_id: str) -> str:
+    """Salesforce answers with 18-character ids; the first 15 are the id itself."""
+    return record_id.strip()[:15]
+
+
+class BulkIngest:
+    """Bulk API 2.0 ingest jobs through a ``SalesforceClient``: one update job, waited for.
+
+    ``update`` costs a fixed handful of API calls whatever the number of records: create, upload,
+    UploadComplete, one call per status poll, and the successful and failed results (each only when
+    the job's counts say there are some). Finished jobs are left to Salesforce, which deletes them
+    after 7 days (a delete is one more call, and the results hold only what the sync user sent).
+
+    It waits up to ``wait_seconds`` for the job, polling with a growing pause (``sleep`` is
+    injectable). A job still running then is aborted: Salesforce keeps what it has processed and
+    processes no more, and the records it did not reach come back as ``NOT_PROCESSED``, as do the
+    records of a job that failed as a whole. Such a record was not refused: it is left pending and
+    goes again with the next slice (an update sent twice sets the same values).
+
+    Raises the sync's errors as ``SalesforceClient`` classifies them; a job abandoned by an error
+    before its upload completed is aborted, best-effort.
+    """
+
+    def __init__(
+        self,
+        client: SalesforceClient,
+        *,
+        wait_seconds: float = 240.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.wait_seconds = wait_seconds
+        self.sleep = sleep
+        self.clock = clock
+
+    def update(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """Update ``records`` (each with its ``Id``) in one job; one result per record, in order.
+
+        A record whose ``Id`` came earlier in ``records``, or which would take the upload past
+        Salesforce's size limit, is not sent: it comes back ``NOT_PROCESSED``.
+        """
+        if not records:
+            return []
+        data, sent = self._csv(records)
+        job_id = self._create(sobject)
+        try:
+            self._upload(job_id, data)
+            self._close(job_id)
+        except SyncError:
+            self._abort(job_id)
+            raise
+        info = self._wait(job_id)
+        state = str(info.get("state", ""))
+        if state not in INGEST_FINAL_STATES:
+            logger.warning(
+                "bulk ingest job still running at the wait's end; aborting it",
+                extra={"object": sobject, "job_id": job_id, "state": state, "waited_s": self.wait_seconds},
+            )
+            self._abort(job_id)
+            info = self._info(job_id)  # Aborted, or the final state it reached meanwhile
+            state = str(info.get("state", state))
+        processed = _count(info, "numberRecordsProcessed")
+        failed = _count(info, "numberRecordsFailed")
+        answers: dict[str, WriteResult] = {}
+        if processed is None or failed is None or processed > failed:
+            answers.update(self._results(job_id, "successfulResults"))
+        if failed is None or failed > 0:
+            answers.update(self._results(job_id, "failedResults"))
+        unprocessed = WriteResult(
+            None,
+            ok=False,
+            code=NOT_PROCESSED,
+            message=(
+                f"Bulk job {job_id} ended {state} before this record"
+                + (f": {info['errorMessage']}" if info.get("errorMessage") else "")
+            ),
+        )
+        results = [
+            answers.get(_id_key(str(record.get("Id") or "")), unprocessed) if index in sent else unprocessed
+            for index, record in enumerate(records)
+        ]
+        logger.info(
+            "bulk ingest job done",
+            extra={
+                "object": sobject,
+                "job_id": job_id,
+                "state": state,
+                "records": len(records),
+                "succeeded": sum(r.ok for r in results),
+                "failed": sum(not r.ok and r.code != NOT_PROCESSED for r in results),
+                "not_processed": sum(r.code == NOT_PROCESSED for r in results),
+            },
+        )
+        return results
+
+    # -- steps ----------------------------------------------------------------------------------
+    @staticmethod
+    def _csv(records: Sequence[dict[str, Any]]) -> tuple[bytes, set[int]]:
+        """The upload (``Id`` then the fields any record sets; a cell a record does not set is empty,
+        which leaves the field alone) and the indexes of the records it holds."""
+        columns = sorted({_identifier(k) for r in records for k in r if k != "Id"})
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["Id", *columns])
+        size = len(buffer.getvalue().encode("utf-8"))
+        sent: set[int] = set()
+        seen: set[str] = set()
+        for index, record in enumerate(records):
+            key = _id_key(str(record.get("Id") or ""))
+            if not key or key in seen:
+                continue  # two rows of one record in a job: results could not tell them apart
+            row = io.StringIO()
+            csv.writer(row, lineterminator="\n").writerow(
+                [record["Id"], *(csv_cell(record[c]) if c in record else "" for c in columns)]
+            )
+            line = row.getvalue()
+            size += len(line.encode("utf-8"))
+            if size > MAX_UPLOAD_BYTES:
+                break
+            buffer.write(line)
+            seen.add(key)
+            sent.add(index)
+        return buffer.getvalue().encode("utf-8"), sent
+
+    def _create(self, sobject: str) -> str:
+        payload = json.dumps(
+            {
+                "object": _identifier(sobject),
+                "operation": "update",
+                "contentType": "CSV",
+                "columnDelimiter": "COMMA",
+                "lineEnding": "LF",
+            }
+        )
+        info = self.client._call(lambda sf: _ingest_request(sf, "POST", "", data=payload).json())
+        job_id = str(info["id"])
+        if not JOB_ID.match(job_id):
+            raise RetriableError(f"Salesforce created a Bulk ingest job with an unexpected id {job_id!r}")
+        logger.info("bulk ingest job created", extra={"object": sobject, "job_id": job_id})
+        return job_id
+
+    def _upload(self, job_id: str, data: bytes) -> None:
+        def put(sf: Salesforce) -> None:
+            _ingest_request(sf, "PUT", f"/{job_id}/batches", data=data, content_type=CSV_TYPE)
+
+        self.client._call(put)
+
+    def _close(self, job_id: str) -> None:
+        body = json.dumps({"state": "UploadComplete"})
+        self.client._call(lambda sf: _ingest_request(sf, "PATCH", f"/{job_id}", data=body))
+
+    def _info(self, job_id: str) -> dict[str, Any]:
+        info = self.client._call(lambda sf: _ingest_request(sf, "GET", f"/{job_id}").json())
+        return info if isinstance(info, dict) else {}
+
+    def _wait(self, job_id: str) -> dict[str, Any]:
+        """The job's info once it is in a final state, or the last info at the wait's end. A failed
+        poll (a 5xx, a lost connection) is one poll less, not the end of the job."""
+        deadline = self.clock() + self.wait_seconds
+        pause = 0.5
+        info: dict[str, Any] = {}
+        while True:
+            self.sleep(pause)  # the job was closed a moment ago: give it a start
+            try:
+                info = self._info(job_id)
+            except RetriableError as exc:
+                logger.warning("bulk ingest job poll failed", extra={"job_id": job_id, "detail": str(exc)})
+            pause = min(pause * 2, 15.0)
+            if info.get("state") in INGEST_FINAL_STATES or self.clock() + pause > deadline:
+                return info
+
+    def _abort(self, job_id: str) -> bool:
+        """Stop the job (best-effort: False, logged, if it could not; it may have just finished).
+        Salesforce keeps the records it has processed and processes no more."""
+        body = json.dumps({"state": "Aborted"})
+        try:
+            self.client._call(lambda sf: _ingest_request(sf, "PATCH", f"/{job_id}", data=body))
+        except SyncError as exc:
+            logger.warning(
+                "could not abort a bulk ingest job",
+                extra={"job_id": job_id, "error": type(exc).__name__, "detail": str(exc)},
+            )
+            return False
+        return True
+
+    def _results(self, job_id: str, kind: str) -> dict[str, WriteResult]:
+        """successfulResults or failedResults, by id: the ``Id`` cell echoed from the upload (as
+        sent), else ``sf__Id``. Rows come in no particular order."""
+
+        def fetch(sf: Salesforce) -> requests.Response:
+            return _ingest_request(sf, "GET", f"/{job_id}/{kind}", accept=CSV_TYPE)
+
+        text = self.client._call(fetch).content.decode("utf-8-sig")
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader, None)
+        if not header:
+            return {}
+        where = {name: index for index, name in enumerate(header)}
+        if "sf__Id" not in where or ("sf__Error" if kind == "failedResults" else "sf__Created") not in where:
+            raise RetriableError(f"Bulk ingest job {job_id}: {kind} came back without its sf__ columns")
+        out: dict[str, WriteResult] = {}
+        for row in reader:
+            if len(row) != len(header):
+                raise RetriableError(f"Bulk ingest job {job_id}: a {kind} row has {len(row)} cells")
+            sf_id = row[where["sf__Id"]] or None
+            key = _id_key(row[where["Id"]] if "Id" in where and row[where["Id"]] else sf_id or "")
+            if kind == "failedResults":
+                code, message, fields = parse_error(row[where["sf__Error"]])
+                out[key] = WriteResult(sf_id, ok=False, code=code, message=message, fields=fields)
+            else:
+                out[key] = WriteResult(sf_id, ok=True, created=row[where["sf__Created"]] == "true")
+        return out
+
+
+def _count(info: dict[str, Any], name: str) -> int | None:
+    value = info.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _ingest_request(
+    sf: Salesforce,
+    method: str,
+    path: str,
+    *,
+    accept: str = JSON_TYPE,
+    content_type: str = JSON_TYPE,
+    **kwargs: Any,
+) -> requests.Response:
+    """One HTTP request under ``jobs/ingest`` with the session's headers (counted by the client)."""
+    headers = dict(sf.headers)
+    headers["Content-Type"] = content_type
+    headers["Accept"] = accept
+    url = f"{sf.bulk2_url}ingest{path}"
+    return call_salesforce(url, method, sf.session, headers, timeout=TIMEOUT, **kwargs)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, wraps
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.attributes import (
@@ -46,7 +46,7 @@ from ..domain.cursor import Position, Window, to_stamp
 from ..domain.people import FieldChange, PersonChange
 from ..domain.records import FieldInfo
 from ..errors import FatalError, RetriableError
-from ..ports import Cursor, CycleRun, Lease, ObjectStats, PersonRef, SyncErrorRecord, Watermark
+from ..ports import Cursor, CycleRun, Lease, ObjectStats, Page, PersonRef, SyncErrorRecord, Watermark
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -540,14 +540,6 @@ class PersonItem(Model):
 
 
 @dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a list: its items, and the key the next page starts after (None: no more)."""
-
-    items: list[T]
-    next: str | None
-
-
-@dataclass(frozen=True)
 class StoredPerson:
     """A person as stored, with plain values (no pynamodb types leave this module)."""
 
@@ -826,6 +818,10 @@ class PeopleRepository:
             )
         conflicts = self.save(changes)
         return len(changes) - len(conflicts)
+
+    @_classified
+    def delete(self, person_id: str) -> None:
+        PersonItem(person_id).delete()
 
     @_classified
     def pending_ids(self, sf_type: str, limit: int) -> list[str]:

@@ -20,7 +20,6 @@ sparse: a record without a person (or parent) is not in it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +35,8 @@ from pynamodb.models import Model
 
 from ..domain.cursor import to_stamp
 from ..domain.records import RecordChange, person_view
-from .dynamo import Page, PeopleRepository, _classified
+from ..ports import Page, StoredRecord
+from .dynamo import PeopleRepository, _classified
 
 
 class ByPerson(GlobalSecondaryIndex["RecordItem"]):
@@ -113,21 +113,6 @@ class ActivityItem(RecordItem, discriminator="activity"):
 
 class CustomRecordItem(RecordItem, discriminator="custom"):
     """A custom object's record; person: its Lead/Contact lookup, parent: its Account lookup."""
-
-
-@dataclass(frozen=True)
-class StoredRecord:
-    """A record as stored, with plain values (no pynamodb types leave this module)."""
-
-    sf_id: str
-    sobject: str
-    kind: str
-    fields: dict[str, Any]
-    is_deleted: bool
-    person_id: str | None
-    parent_id: str | None
-    merged_into: str | None
-    sf_modstamp: str
 
 
 def _record(item: RecordItem) -> StoredRecord:

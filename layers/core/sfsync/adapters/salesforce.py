@@ -27,7 +27,8 @@ from ..domain.cursor import Position, Window, soql_literal
 from ..domain.records import FieldInfo
 from ..errors import DeferredError, FatalError, RetriableError
 from ..observability import logger
-from ..ports import ChangeProbe, Watermark, WriteResult
+from ..ports import ChangeProbe, ConvertResult, Watermark, WriteResult
+from . import soap
 
 T = TypeVar("T")
 IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -51,6 +52,15 @@ def _identifier(name: str) -> str:
     if not IDENTIFIER.match(name):
         raise FatalError(f"not a valid Salesforce field or object name: {name!r}")
     return name
+
+
+def _soap_errors(answer: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+    """(codes, messages, fields of the first error) of a SOAP result, joined as REST's are."""
+    errors = [e for e in answer.get("errors") or [] if isinstance(e, dict)]
+    code = "; ".join(str(e.get("statusCode", "")) for e in errors)
+    message = "; ".join(str(e.get("message", "")) for e in errors)
+    fields = tuple(str(f) for f in (errors[0].get("fields") or []) if f) if errors else ()
+    return code, message, fields
 
 
 def _error_code(exc: LibraryError) -> str:
@@ -265,15 +275,27 @@ class SalesforceClient:
         return self._collections(sobject, "composite/sobjects", records, method="POST")
 
     def upsert_records(
-        self, sobject: str, external_id: str, records: Sequence[dict[str, Any]]
+        self, sobject: str, external_id: str, records: Sequence[dict[str, Any]], *, assign: bool = False
     ) -> list[WriteResult]:
         url = f"composite/sobjects/{_identifier(sobject)}/{_identifier(external_id)}"
-        return self._collections(sobject, url, records)
+        return self._collections(sobject, url, records, assign=assign)
 
     def _collections(
-        self, sobject: str, url: str, records: Sequence[dict[str, Any]], method: str = "PATCH"
+        self,
+        sobject: str,
+        url: str,
+        records: Sequence[dict[str, Any]],
+        method: str = "PATCH",
+        *,
+        assign: bool = False,
     ) -> list[WriteResult]:
-        """sObject Collections (allOrNone false) of 200, up to five in one Composite call."""
+        """sObject Collections (allOrNone false) of 200, up to five in one Composite call.
+
+        REST runs the org's active lead assignment rules on every create and update unless told not
+        to (``Sforce-Auto-Assign`` defaults to TRUE): a marketing edit must never reassign a lead, so
+        every write says FALSE, except a lead created to be owned by the assignment rules (``assign``).
+        """
+        headers = {"Sforce-Auto-Assign": "TRUE" if assign else "FALSE"}
         typed = [{"attributes": {"type": _identifier(sobject)}, **r} for r in records]
         chunks = [typed[i : i + COLLECTION_SIZE] for i in range(0, len(typed), COLLECTION_SIZE)]
         out: list[WriteResult] = []
@@ -295,7 +317,7 @@ class SalesforceClient:
             )
 
             def send(sf: Salesforce, data: str = payload) -> Any:
-                return sf.restful("composite", method="POST", data=data)
+                return sf.restful("composite", method="POST", data=data, headers=headers)
 
             answer = self._call(send)
             responses = answer.get("compositeResponse", []) if isinstance(answer, dict) else []
@@ -335,6 +357,101 @@ class SalesforceClient:
             raise RetriableError(f"Salesforce answered {status} {code}".strip())
         message = str(error.get("message", f"HTTP {status}"))
         return [WriteResult(sf_id=r.get("Id"), ok=False, code=code, message=message) for r in chunk]
+
+    def delete_records(self, sobject: str, ids: Sequence[str]) -> list[WriteResult]:
+        """sObject Collections delete (allOrNone false), 200 ids per call; one result per id."""
+        _identifier(sobject)
+        out: list[WriteResult] = []
+        for start in range(0, len(ids), COLLECTION_SIZE):
+            chunk = list(ids[start : start + COLLECTION_SIZE])
+            params = {"ids": ",".join(chunk), "allOrNone": "false"}
+
+            def send(sf: Salesforce, query: dict[str, str] = params) -> Any:
+                return sf.restful("composite/sobjects", method="DELETE", params=query)
+
+            answer = self._call(send)
+            out.extend(
+                self._chunk_results([{"Id": i} for i in chunk], {"httpStatusCode": 200, "body": answer})
+            )
+        return out
+
+    def convert_leads(self, converts: Sequence[dict[str, Any]]) -> list[ConvertResult]:
+        answers = self._soap(soap.convert_lead_body(converts))
+        if len(answers) != len(converts):
+            raise RetriableError(f"convertLead answered {len(answers)} results for {len(converts)} leads")
+        out = []
+        for convert, answer in zip(converts, answers, strict=True):
+            code, message, _ = _soap_errors(answer)
+            out.append(
+                ConvertResult(
+                    lead_id=str(answer.get("leadId") or convert.get("leadId")),
+                    ok=answer.get("success") is True,
+                    contact_id=answer.get("contactId") or None,
+                    account_id=answer.get("accountId") or None,
+                    opportunity_id=answer.get("opportunityId") or None,
+                    code=code,
+                    message=message,
+                )
+            )
+        return out
+
+    def merge_records(self, sobject: str, master_id: str, loser_ids: Sequence[str]) -> WriteResult:
+        if not 1 <= len(loser_ids) <= 2:
+            raise FatalError(f"a merge takes one or two records into the master, got {len(loser_ids)}")
+        [answer] = self._soap(soap.merge_body(_identifier(sobject), master_id, loser_ids)) or [{}]
+        code, message, fields = _soap_errors(answer)
+        ok = answer.get("success") is True
+        return WriteResult(answer.get("id") or master_id, ok, code=code, message=message, fields=fields)
+
+    def _soap(self, body: str) -> list[dict[str, Any]]:
+        """One partner API call with the REST session; an expired session renews as for REST."""
+
+        def send(sf: Salesforce) -> list[dict[str, Any]]:
+            url = f"https://{sf.sf_instance}/services/Soap/u/{self.api_version}"
+            response = self.http.post(
+                url,
+                data=soap.envelope(sf.session_id, body),
+                headers={"Content-Type": soap.CONTENT_TYPE, "SOAPAction": '""'},
+                timeout=TIMEOUT,
+            )
+            try:
+                return soap.results(response.content)
+            except soap.SoapFault as fault:
+                if fault.code == "INVALID_SESSION_ID":
+                    raise SalesforceExpiredSession(
+                        url, response.status_code, "soap", response.content
+                    ) from fault
+                if fault.code in DEFERRED_CODES:
+                    raise DeferredError(
+                        f"Salesforce answered {fault.code}: the org's API limit is reached"
+                    ) from fault
+                if fault.code in RETRIABLE_CODES or fault.code == "MALFORMED_ANSWER":
+                    raise RetriableError(f"Salesforce's SOAP call failed: {fault.code}") from fault
+                raise FatalError(
+                    f"Salesforce refused the SOAP call: {fault.code}: {fault.message}"
+                ) from fault
+
+        return self._call(send)
+
+    def records_by_id(
+        self, sobject: str, fields: Sequence[str], ids: Sequence[str], *, by: str = "Id"
+    ) -> list[dict[str, Any]]:
+        """``queryAll`` of ``<by> IN (...)``, 300 ids per query: deleted and merged rows come back too."""
+        names = ", ".join(_identifier(f) for f in fields)
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            chunk = list(ids[start : start + IDS_PER_QUERY])
+            # names are validated identifiers; the ids go through format_soql
+            select = f"SELECT {names} FROM {_identifier(sobject)} WHERE {_identifier(by)}"  # noqa: S608
+            soql = format_soql(f"{select} IN {{ids}}", ids=chunk)
+
+            def ask(sf: Salesforce, query: str = soql) -> Any:
+                return sf.query_all(query, include_deleted=True)
+
+            rows.extend(self._call(ask)["records"])
+        for row in rows:
+            row.pop("attributes", None)
+        return rows
 
     def existing_ids(self, sobject: str, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` are live records the sync user sees: ``Id IN (...)`` queries of 300 ids

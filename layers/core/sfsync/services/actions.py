@@ -9,16 +9,24 @@ describe tells the operator when the field is missing or not an external id.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from ..domain.cursor import to_stamp
-from ..domain.people import PersonChange, person_id_for
-from ..domain.person_fields import to_salesforce
+from ..domain.people import PersonChange, fill_blanks, person_id_for
+from ..domain.person_fields import marketing_edit, to_salesforce
 from ..errors import FatalError, InvalidRequestError
 from ..observability import logger
-from ..ports import PeoplePort, PersonRef, SalesforcePort, SyncErrorRecord, SyncErrorsPort, WriteResult
+from ..ports import (
+    ObjectStats,
+    PeoplePort,
+    PersonRef,
+    SalesforcePort,
+    SyncErrorRecord,
+    SyncErrorsPort,
+    WriteResult,
+)
 from .marketing import MarketingService
 from .push import PushService
 from .versioned import rewrite, save_versioned
@@ -39,7 +47,13 @@ class ActionsService:
         clock: Callable[[], datetime],
         default_last_name: str = "[not provided]",
         default_company: str = "[not provided]",
+        pull: Callable[..., ObjectStats] | None = None,
+        converted_status: str = "Closed - Converted",
+        synced_objects: frozenset[str] = frozenset(),
     ) -> None:
+        self.pull = pull or (lambda sobject, ids, **kw: ObjectStats(sobject=sobject))
+        self.converted_status = converted_status
+        self.synced_objects = synced_objects
         self.salesforce = salesforce
         self.people = people
         self.errors = errors
@@ -68,8 +82,8 @@ class ActionsService:
         values["Company"] = values.get("Company") or self.default_company
         if owner_id:
             values["OwnerId"] = owner_id
-        [result] = self.salesforce.upsert_records(
-            "Lead", MARKETING_ID_FIELD, [{MARKETING_ID_FIELD: ref.person_id, **values}]
+        [result] = self.salesforce.upsert_records(  # no owner given: the assignment rules choose
+            "Lead", MARKETING_ID_FIELD, [{MARKETING_ID_FIELD: ref.person_id, **values}], assign=not owner_id
         )
         if not result.ok or not result.sf_id:
             self.errors.save_sync_errors(
@@ -144,6 +158,169 @@ class ActionsService:
                 save_versioned(self.people, {ref.person_id: ref}, lambda ref: rewrite(ref))
                 queued += 1
         return {"ok": True, "queued": queued, "created": created}
+
+    # -- identity: convert, delete, merge --------------------------------------------------------
+    def convert_person(
+        self,
+        person_id: str,
+        *,
+        converted_status: str | None = None,
+        account_id: str | None = None,
+        opportunity_name: str | None = None,
+        owner_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Convert the person's lead into a contact (a new account, or ``account_id``), with an
+        opportunity when ``opportunity_name`` is given; implies Sync Person, whose push sends the
+        person's unsent changes first. The conversion is read back at once: the person is a contact."""
+        ref = self.marketing.person(person_id)
+        if ref.sf_type == "Contact" and ref.sf_id:
+            raise InvalidRequestError(f"person {person_id!r} is a contact already: only a lead converts")
+        synced = self.sync_person(ref.person_id)
+        if not synced["ok"]:
+            return synced
+        [result] = self.salesforce.convert_leads(
+            [
+                {
+                    "leadId": synced["sf_id"],
+                    "convertedStatus": converted_status or self.converted_status,
+                    "accountId": account_id,
+                    "doNotCreateOpportunity": not opportunity_name,
+                    "opportunityName": opportunity_name,
+                    "ownerId": owner_id,
+                }
+            ]
+        )
+        if not result.ok or not result.contact_id:
+            return self._answer(
+                synced, WriteResult(None, False, code=result.code, message=result.message), "convert"
+            )
+        self.pull("Lead", [result.lead_id])
+        self.pull("Contact", [result.contact_id])
+        self._pull_if_synced("Account", result.account_id)
+        self._pull_if_synced("Opportunity", result.opportunity_id)
+        survivor = self.marketing.person(ref.person_id)
+        logger.info("person converted", extra={"opportunity": bool(result.opportunity_id)})
+        return {
+            "ok": True,
+            "person_id": survivor.person_id,
+            "sf_id": result.contact_id,
+            "sf_type": "Contact",
+            "account_id": result.account_id,
+            "opportunity_id": result.opportunity_id,
+        }
+
+    def delete_person(self, person_id: str, *, from_marketing: bool = False) -> dict[str, Any]:
+        """Delete the person's lead or contact in Salesforce now (to its recycle bin), and the marketing
+        person too when ``from_marketing``; the person's sync errors go with it."""
+        ref = self.marketing.person(person_id)
+        in_salesforce = bool(ref.sf_id) and not (ref.fields or {}).get("sfdc_is_deleted")
+        if in_salesforce and ref.sf_id and ref.sf_type:
+            [result] = self.salesforce.delete_records(ref.sf_type, [ref.sf_id])
+            if not result.ok and result.code != "ENTITY_IS_DELETED":
+                answer = {"ok": True, "person_id": ref.person_id, "sf_id": ref.sf_id, "sf_type": ref.sf_type}
+                return self._answer(answer, result, "delete")
+            self.pull(ref.sf_type, [ref.sf_id])
+        if from_marketing:
+            self.people.delete(ref.person_id)
+        self.errors.clear_sync_errors([(t, ref.person_id) for t in ("Lead", "Contact")])
+        logger.info("person deleted", extra={"in_salesforce": in_salesforce, "in_marketing": from_marketing})
+        return {
+            "ok": True,
+            "person_id": ref.person_id,
+            "deleted_in_salesforce": in_salesforce,
+            "deleted_in_marketing": from_marketing,
+        }
+
+    def merge_people(self, winner_id: str, loser_ids: Sequence[str]) -> dict[str, Any]:
+        """Merge one or two people into the winner, on both sides. In Salesforce the winner is synced
+        first (implied Sync Person); leads merge into a lead; when there is a contact, the leads are
+        converted into it and the other contacts merged into it, so the contact's person survives.
+        A marketing-only loser folds into the winner on the marketing side alone: the winner keeps its
+        values, blanks filled from the loser."""
+        winner = self.marketing.person(winner_id)
+        losers = [self.marketing.person(i) for i in dict.fromkeys(loser_ids)]
+        if not 1 <= len(losers) <= 2 or any(r.person_id == winner.person_id for r in losers):
+            raise InvalidRequestError("merge_people takes one or two other people to merge into 'person_id'")
+        in_salesforce = [r for r in losers if r.sf_id and not (r.fields or {}).get("sfdc_is_deleted")]
+        if in_salesforce:
+            synced = self.sync_person(winner.person_id)
+            if not synced["ok"]:
+                return synced
+            winner = self.marketing.person(winner.person_id)
+            refused = self._merge_in_salesforce(winner, in_salesforce)
+            if refused is not None:
+                return self._answer({"person_id": winner.person_id}, refused, "merge")
+        survivor = self.marketing.person(winner.person_id)
+        for loser in losers:
+            if loser not in in_salesforce:
+                self._fold(loser, survivor)
+        survivor = self.marketing.person(survivor.person_id)
+        logger.info("people merged", extra={"losers": len(losers), "in_salesforce": len(in_salesforce)})
+        return {
+            "ok": True,
+            "person_id": survivor.person_id,
+            "sf_id": survivor.sf_id,
+            "sf_type": survivor.sf_type,
+        }
+
+    def _merge_in_salesforce(self, winner: PersonRef, losers: Sequence[PersonRef]) -> WriteResult | None:
+        """Salesforce's refusal, or None once the merge is done and read back."""
+        people = [winner, *losers]
+        contacts = [r for r in people if r.sf_type == "Contact"]
+        leads = [r for r in people if r.sf_type != "Contact"]
+        if not contacts:
+            result = self.salesforce.merge_records(
+                "Lead", winner.sf_id or "", [r.sf_id or "" for r in losers]
+            )
+            if not result.ok:
+                return result
+        else:
+            master = contacts[0]
+            account = (master.fields or {}).get("sfdc_account_id")
+            if leads:
+                converts = self.salesforce.convert_leads(
+                    [
+                        {
+                            "leadId": lead.sf_id,
+                            "contactId": master.sf_id,
+                            "accountId": account,
+                            "convertedStatus": self.converted_status,
+                            "doNotCreateOpportunity": True,
+                        }
+                        for lead in leads
+                    ]
+                )
+                failed = next((c for c in converts if not c.ok), None)
+                if failed is not None:
+                    return WriteResult(failed.lead_id, False, code=failed.code, message=failed.message)
+            if len(contacts) > 1:
+                result = self.salesforce.merge_records(
+                    "Contact", master.sf_id or "", [r.sf_id or "" for r in contacts[1:]]
+                )
+                if not result.ok:
+                    return result
+        # read back: merge losers (deleted, MasterRecordId) and converted leads fold into the survivor
+        self.pull("Lead", [r.sf_id for r in leads if r.sf_id])
+        self.pull("Contact", [r.sf_id for r in contacts if r.sf_id])
+        return None
+
+    def _fold(self, loser: PersonRef, survivor: PersonRef) -> None:
+        """A marketing-only loser into the survivor: blanks filled, the loser an alias from now on."""
+        stored = dict(survivor.fields or {})
+        filled = {
+            k: v
+            for k, v in fill_blanks(stored, dict(loser.fields or {})).items()
+            if stored.get(k) != v and not k.startswith("sfdc_")
+        }
+        fields, pending, log = marketing_edit(
+            stored, survivor.pending or {}, filled, source="merge", in_salesforce=bool(survivor.sf_id)
+        )  # a blank filled from the loser goes to Salesforce with the next push
+        self.people.merge(loser.person_id, rewrite(survivor, fields=fields, pending=pending, log=log))
+        self.errors.clear_sync_errors([("Lead", loser.person_id)])
+
+    def _pull_if_synced(self, sobject: str, sf_id: str | None) -> None:
+        if sf_id and sobject in self.synced_objects:
+            self.pull(sobject, [sf_id])
 
     def _linked(self, ref: PersonRef, sf_id: str, sent: Mapping[str, Any]) -> None:
         """Tie the person to its new lead; an edit made while the create was in flight stays pending."""

@@ -10,7 +10,7 @@ window's upper bound (the time the window opened), in the same write that drops 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -175,6 +175,21 @@ class PullService:
             mark = Watermark(cursor.window.upper, tail_start, tail_count)
             self.state.complete_window(sobject, mark)
         return self._slice_done(stats, cursor, more, started, calls_before, "slice synced")
+
+    def pull_ids(self, sobject: str, ids: Sequence[str], *, by: str = "Id") -> ObjectStats:
+        """Read these records (those whose ``by`` field is one of ``ids``) now and store them as a cycle
+        would: an action's own writes (a conversion, a merge, a delete, a membership). Watermarks
+        stay: the next cycle reads the same rows again and, finding them stored, writes nothing."""
+        stats = ObjectStats(sobject=sobject)
+        if not ids:
+            return stats
+        plan = self._read_plan(sobject)
+        rows = self.salesforce.records_by_id(sobject, plan.fields, list(dict.fromkeys(ids)), by=by)
+        if plan.spec is None:
+            self._apply([person_change(row, sobject, plan.custom) for row in rows], stats)
+        else:
+            self._apply_records([record_change(plan.spec, row) for row in rows], stats, first_copy=False)
+        return stats
 
     def _slice_done(
         self, stats: ObjectStats, cursor: Cursor, more: bool, started: float, calls_before: int, message: str
@@ -507,9 +522,11 @@ class PullService:
         if winner_fields is None:  # the winner was never pulled: it takes over the loser's person
             merged = {**loser_fields, "sfdc_is_deleted": False}
             sf_type = change.sf_type
+            pending = dict(refs[loser].pending or {})
         else:
             merged = fill_blanks(winner_fields, loser_fields)
             sf_type = refs[winner].sf_type or change.sf_type
+            pending = carried_pending(winner_fields, refs.get(winner), loser_fields, refs[loser], merged)
         result = PersonChange(
             winner,
             change.merged_into,
@@ -517,11 +534,12 @@ class PullService:
             merged,
             change.system_modstamp,
             expected_version=_version(refs, winner),
+            pending=pending,
         )
         self.people.merge(loser, result)
         self._move_records(loser, winner)
         refs[loser] = PersonRef(loser, "alias", None, alias_of=winner)
-        refs[winner] = PersonRef(winner, result.digest, sf_type)
+        refs[winner] = self._ref_after(result)
         stats.merged += 1
 
     def _convert(
@@ -544,10 +562,14 @@ class PullService:
             )
             if made_by_conversion:
                 # the contact row arrived first: its person is the conversion's own; the lead's person
-                # (the marketing id with the history) survives and takes the contact's values
-                survivor, loser, merged = person, contact, {**lead_fields, **contact_fields}
+                # (the marketing id with the history) survives and takes the contact's values, but
+                # for the marketing changes not yet sent, which stand against the contact's values
+                survivor, loser = person, contact
+                pending = {k: contact_fields.get(k) for k in refs[person].pending or {}}
+                merged = {**lead_fields, **contact_fields, **{k: lead_fields.get(k) for k in pending}}
             else:  # converted into a contact that existed before: the two people merge
                 survivor, loser, merged = contact, person, fill_blanks(contact_fields, lead_fields)
+                pending = carried_pending(contact_fields, refs[contact], lead_fields, refs[person], merged)
             result = PersonChange(
                 survivor,
                 change.converted_to,
@@ -555,13 +577,14 @@ class PullService:
                 {**merged, **flags, "sfdc_type": "Contact"},
                 change.system_modstamp,
                 expected_version=_version(refs, survivor),
+                pending=pending,
             )
             self.people.merge(loser, result)
             self._move_records(loser, survivor)
             if made_by_conversion:
                 self.people.alias(person_id_for(change.converted_to), person)
             refs[loser] = PersonRef(loser, "alias", None, alias_of=survivor)
-            refs[survivor] = PersonRef(survivor, result.digest, "Contact")
+            refs[survivor] = self._ref_after(result)
             stats.converted += 1
             return
         if refs[person].sf_type == "Contact":  # already converted: a replay finishes the moves
@@ -570,20 +593,21 @@ class PullService:
             stats.skipped += 1
             return
         fields = {**(self.people.fields_of(person) or {}), **flags, "sfdc_type": "Contact"}
-        result = PersonChange(
+        result = PersonChange(  # the person's unsent marketing changes go to the contact now
             person,
             change.converted_to,
             "Contact",
             fields,
             change.system_modstamp,
             expected_version=_version(refs, person),
+            pending=dict(refs[person].pending or {}),
         )
         # the person and the contact id's alias in one transaction: were a crash to fall between two
         # writes, the replay (which skips a lead already converted) would never write the alias, and
         # the contact row would make a second person
         self.people.merge(person_id_for(change.converted_to), result)
         self._move_records(person_id_for(change.converted_to), person)
-        refs[person] = PersonRef(person, result.digest, "Contact")
+        refs[person] = self._ref_after(result)
         refs[person_id_for(change.converted_to)] = PersonRef(
             person_id_for(change.converted_to), "alias", None, alias_of=person
         )
@@ -612,6 +636,23 @@ class PullService:
         cursor = Cursor(sobject=sobject, cycle_id=cycle_id, window=window, reconcile=stale)
         self.state.save_cursor(cursor)
         return cursor
+
+
+def carried_pending(
+    survivor_fields: dict[str, Any],
+    survivor: PersonRef | None,
+    loser_fields: dict[str, Any],
+    loser: PersonRef,
+    merged: dict[str, Any],
+) -> dict[str, Any]:
+    """The unsent marketing changes a merge keeps: the survivor's, and the loser's where its value
+    filled one of the survivor's blanks (based on the blank Salesforce holds); a loser's change the
+    survivor's value overrides is dropped with the loser's record."""
+    pending = dict((survivor.pending if survivor else None) or {})
+    for name in loser.pending or {}:
+        if name not in pending and merged.get(name) == loser_fields.get(name) != survivor_fields.get(name):
+            pending[name] = survivor_fields.get(name)
+    return pending
 
 
 def _version(refs: dict[str, PersonRef], person_id: str) -> int | None:

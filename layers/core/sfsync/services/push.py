@@ -8,6 +8,18 @@ the sync errors with Salesforce's code and message, leaves the index, and keeps 
 changes; it goes again when it changes on either side or an operator retries it. A success
 clears what was sent, on the condition that the person is still at the version it was read
 at; an edit made while the push was in flight stays pending for the next push.
+
+Many people pending go by one Bulk API 2.0 ingest job instead (``bulk``): a job costs a fixed
+handful of API calls (create, upload, close, a few polls, the successful and failed results)
+however many records it holds, where Composite costs one per 1,000. The slice first reads up to
+``bulk_threshold`` ids from the index (at least ``slice_people``): fewer than that go by Composite,
+``slice_people`` of them as before; that many mean a backlog, so the slice reads up to
+``bulk_slice_people`` and sends them all in one job (``bulk_threshold`` 0, or no ``bulk``: never).
+The job's answers are settled and refused as Composite's are. A record the job did not process
+(it was still running at the adapter's bounded wait and was aborted, or it failed as a whole)
+is neither: the person stays pending and in the index, and goes with the next slice (an update
+sent again sets the same values). A slice whose job processed nothing ends the cycle's push of
+the object, so a failing job is retried next cycle, not in a loop.
 """
 
 from __future__ import annotations
@@ -20,6 +32,8 @@ from ..domain.cursor import to_stamp
 from ..domain.person_fields import to_salesforce
 from ..observability import logger
 from ..ports import (
+    NOT_PROCESSED,
+    BulkIngestPort,
     ObjectStats,
     PeoplePort,
     PersonRef,
@@ -29,6 +43,9 @@ from ..ports import (
     WriteResult,
 )
 from .versioned import rewrite, save_versioned
+
+# A record Salesforce did not refuse but could not write now: the person stays pending, in the index.
+TRANSIENT = {NOT_PROCESSED, "UNABLE_TO_LOCK_ROW"}
 
 
 def after_push(ref: PersonRef, sent: Mapping[str, Any]) -> dict[str, Any]:
@@ -58,6 +75,9 @@ class PushService:
         custom: Callable[[str], Mapping[str, str]],
         clock: Callable[[], datetime],
         slice_people: int = 1_000,
+        bulk: BulkIngestPort | None = None,
+        bulk_threshold: int = 0,
+        bulk_slice_people: int = 25_000,
     ) -> None:
         self.salesforce = salesforce
         self.people = people
@@ -65,21 +85,43 @@ class PushService:
         self.custom = custom
         self.clock = clock
         self.slice_people = slice_people
+        self.bulk = bulk
+        self.bulk_threshold = bulk_threshold
+        self.bulk_slice_people = bulk_slice_people
 
     def push_slice(self, sf_type: str, stats: ObjectStats) -> bool:
         """Push one slice; adds to ``stats`` and returns whether more people are pending."""
-        ids = self.people.pending_ids(sf_type, self.slice_people)
+        ids, limit, by_bulk = self._pending(sf_type)
         if not ids:
             return False
         refs = self.people.lookup(ids)
-        results = self.push_people(sf_type, [refs[i] for i in ids if i in refs], stats)
-        # a full page that sent nothing is the index lagging behind the table: the next cycle goes on
-        return len(ids) >= self.slice_people and bool(results)
+        results = self.push_people(sf_type, [refs[i] for i in ids if i in refs], stats, by_bulk=by_bulk)
+        # A full page that sent nothing is the index lagging behind the table, and one a Bulk job left
+        # unprocessed is a job that failed: either way the next cycle goes on.
+        return len(ids) >= limit and any(r.code not in TRANSIENT for r in results)
+
+    def _pending(self, sf_type: str) -> tuple[list[str], int, bool]:
+        """The slice's people (oldest change first), its page size, and whether it goes by Bulk."""
+        if self.bulk is None or self.bulk_threshold <= 0:
+            return self.people.pending_ids(sf_type, self.slice_people), self.slice_people, False
+        probe = max(self.slice_people, self.bulk_threshold)
+        ids = self.people.pending_ids(sf_type, probe)
+        if len(ids) < self.bulk_threshold:
+            return ids[: self.slice_people], self.slice_people, False
+        if len(ids) >= probe and self.bulk_slice_people > probe:  # the index may hold more: read them
+            ids = self.people.pending_ids(sf_type, self.bulk_slice_people)
+        return ids[: self.bulk_slice_people], self.bulk_slice_people, True
 
     def push_people(
-        self, sf_type: str, refs: Sequence[PersonRef], stats: ObjectStats | None = None
+        self,
+        sf_type: str,
+        refs: Sequence[PersonRef],
+        stats: ObjectStats | None = None,
+        *,
+        by_bulk: bool = False,
     ) -> list[WriteResult]:
-        """Push these people's pending changes now; Salesforce's answer per person sent."""
+        """Push these people's pending changes now (``by_bulk``: in one Bulk ingest job); Salesforce's
+        answer per person sent."""
         stats = stats if stats is not None else ObjectStats(sobject=sf_type)
         custom = self.custom(sf_type)
         batch: list[tuple[PersonRef, dict[str, Any]]] = []
@@ -95,12 +137,15 @@ class PushService:
                 continue
             batch.append((ref, sent))
             records.append({"Id": ref.sf_id, **values})
-        results = self.salesforce.update_records(sf_type, records) if records else []
+        results = self._send(sf_type, records, by_bulk) if records else []
         done: list[tuple[PersonRef, dict[str, Any]]] = list(nothing_to_send)
         refused: list[tuple[PersonRef, WriteResult]] = []
+        unprocessed = 0
         for (ref, sent), result in zip(batch, results, strict=True):
             if result.ok:
                 done.append((ref, sent))
+            elif result.code in TRANSIENT:
+                unprocessed += 1  # still pending, still in the index: the next slice sends it again
             else:
                 refused.append((ref, result))
         self._settle(done)
@@ -116,7 +161,20 @@ class PushService:
                     "codes": sorted({r.code for _, r in refused}),
                 },
             )
+        if unprocessed:
+            logger.warning(
+                "some records were not processed (a Bulk job cut short, a locked row); they stay pending",
+                extra={"object": sf_type, "not_processed": unprocessed, "sent": len(records)},
+            )
         return results
+
+    def _send(self, sf_type: str, records: list[dict[str, Any]], by_bulk: bool) -> list[WriteResult]:
+        if by_bulk and self.bulk is not None:
+            logger.info(
+                "pushing by a Bulk API 2.0 ingest job", extra={"object": sf_type, "records": len(records)}
+            )
+            return self.bulk.update(sf_type, records)
+        return self.salesforce.update_records(sf_type, records)
 
     def _settle(self, done: Sequence[tuple[PersonRef, dict[str, Any]]]) -> None:
         """Clear what was sent; a person written meanwhile is read again and settled against that."""

@@ -1,0 +1,192 @@
+"""Campaigns from the marketing side, written to Salesforce now (reference marketo-sfdc-sync.md §1.6, §3).
+
+Add to Campaign, Remove from Campaign and Change Status in Campaign act on a campaign the sync
+knows: one synced from Salesforce (Campaign and CampaignMemberStatus in SyncObjects) or made by
+Create Campaign. A status must be one of the campaign's member statuses; a bad campaign, status
+or person is refused before anything is written. Adding a person who is not in Salesforce yet
+implies Sync Person (a campaign that syncs takes its members to Salesforce). Each write is read
+back at once (``PullService.pull_ids``) and stored as a cycle would store it, so the marketing side
+sees the membership now and the next cycle, reading the same row, writes nothing.
+
+Salesforce's own refusal of a write (a deleted campaign, a lock) comes back in the answer with its
+code and message, as for every action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..errors import InvalidRequestError
+from ..observability import logger
+from ..ports import ObjectStats, RecordReader, SalesforcePort, StoredRecord, WriteResult
+from .actions import ActionsService
+
+DEFAULT_STATUSES = ("Sent", "Responded")  # the two Salesforce gives every new campaign
+MEMBER = "CampaignMember"
+
+
+class CampaignActions:
+    def __init__(
+        self,
+        actions: ActionsService,
+        records: RecordReader,
+        salesforce: SalesforcePort,
+        pull: Callable[..., ObjectStats],
+    ) -> None:
+        self.actions = actions
+        self.records = records
+        self.salesforce = salesforce
+        self.pull = pull
+
+    # -- reads ------------------------------------------------------------------------------------
+    def campaign(self, campaign_id: str) -> StoredRecord:
+        found = self.records.get(campaign_id)
+        if found is None or found.kind != "campaign" or found.is_deleted:
+            raise InvalidRequestError(
+                f"unknown campaign {campaign_id!r}: sync Campaign and CampaignMemberStatus "
+                "from Salesforce (SyncObjects), or make it with create_campaign"
+            )
+        return found
+
+    def statuses(self, campaign_id: str) -> list[str]:
+        """The campaign's member statuses (labels), every page."""
+        return [
+            r.fields.get("Label", "")
+            for r in self._all(self.records.of_parent, campaign_id, "campaign_status")
+        ]
+
+    def membership(self, person_id: str, campaign_id: str) -> StoredRecord | None:
+        """The person's live membership of the campaign, if the sync knows one."""
+        return next(
+            (
+                r
+                for r in self._all(self.records.of_person, person_id, "membership")
+                if r.parent_id == campaign_id
+            ),
+            None,
+        )
+
+    @staticmethod
+    def _all(read: Callable[..., Any], key: str, kind: str) -> list[StoredRecord]:
+        out: list[StoredRecord] = []
+        after = None
+        while True:
+            page = read(key, kind, limit=100, after=after)
+            out += [r for r in page.items if not r.is_deleted]
+            if page.next is None:
+                return out
+            after = page.next
+
+    def _check(self, campaign_id: str, status: str | None) -> None:
+        self.campaign(campaign_id)
+        if status is None:
+            return
+        labels = self.statuses(campaign_id)
+        if status not in labels:
+            raise InvalidRequestError(
+                f"status {status!r} is not one of campaign {campaign_id}'s member statuses: "
+                f"{', '.join(sorted(labels)) or 'none synced'}"
+            )
+
+    # -- writes -----------------------------------------------------------------------------------
+    def add_to_campaign(self, person_id: str, campaign_id: str, status: str | None = None) -> dict[str, Any]:
+        """Make the person a member (with ``status``, else the campaign's default); implies Sync Person.
+        A member already is one: only a different status is written."""
+        self._check(campaign_id, status)
+        ref = self.actions.marketing.person(person_id)  # an unknown person is refused before any write
+        member = self.membership(ref.person_id, campaign_id)
+        if member is not None:
+            if status is None or member.fields.get("Status") == status:
+                return self._done(ref.person_id, campaign_id, member.sf_id, member.fields.get("Status"))
+            return self._set_status(ref.person_id, campaign_id, member, status)
+        synced = self.actions.sync_person(ref.person_id)
+        if not synced["ok"]:
+            return synced
+        link = "ContactId" if synced["sf_type"] == "Contact" else "LeadId"
+        values = {"CampaignId": campaign_id, link: synced["sf_id"], **({"Status": status} if status else {})}
+        [result] = self.salesforce.create_records(MEMBER, [values])
+        return self._stored(synced["person_id"], campaign_id, result, "membership")
+
+    def change_status(self, person_id: str, campaign_id: str, status: str) -> dict[str, Any]:
+        """Set the member's status; a person not yet a member is added with it."""
+        self._check(campaign_id, status)
+        ref = self.actions.marketing.person(person_id)
+        member = self.membership(ref.person_id, campaign_id)
+        if member is None:
+            return self.add_to_campaign(ref.person_id, campaign_id, status)
+        if member.fields.get("Status") == status:
+            return self._done(ref.person_id, campaign_id, member.sf_id, status)
+        return self._set_status(ref.person_id, campaign_id, member, status)
+
+    def remove_from_campaign(self, person_id: str, campaign_id: str) -> dict[str, Any]:
+        """Delete the person's membership in Salesforce now; not a member is no change."""
+        self.campaign(campaign_id)
+        ref = self.actions.marketing.person(person_id)
+        member = self.membership(ref.person_id, campaign_id)
+        if member is None:
+            return {"ok": True, "person_id": ref.person_id, "campaign_id": campaign_id, "removed": False}
+        [result] = self.salesforce.delete_records(MEMBER, [member.sf_id])
+        if not result.ok and result.code != "ENTITY_IS_DELETED":
+            return self._refused(ref.person_id, result, "remove_from_campaign")
+        self.pull(MEMBER, [member.sf_id])
+        return {"ok": True, "person_id": ref.person_id, "campaign_id": campaign_id, "removed": True}
+
+    def create_campaign(
+        self, name: str, statuses: Sequence[str] = (), values: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Create a campaign in Salesforce, active, with its member statuses (Salesforce adds Sent and
+        Responded itself), and store it as synced."""
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidRequestError("create_campaign needs a 'name'")
+        extra = list(dict.fromkeys(s for s in statuses if s not in DEFAULT_STATUSES))
+        [made] = self.salesforce.create_records(
+            "Campaign", [{"IsActive": True, **(values or {}), "Name": name}]
+        )
+        if not made.ok or not made.sf_id:
+            return self._refused(None, made, "create_campaign")
+        answers = self.salesforce.create_records(
+            "CampaignMemberStatus", [{"CampaignId": made.sf_id, "Label": label} for label in extra]
+        )
+        refused = [(label, r) for label, r in zip(extra, answers, strict=True) if not r.ok]
+        self.pull("Campaign", [made.sf_id])
+        self.pull("CampaignMemberStatus", [made.sf_id], by="CampaignId")
+        answer: dict[str, Any] = {
+            "ok": not refused,
+            "campaign_id": made.sf_id,
+            "statuses": self.statuses(made.sf_id),
+        }
+        if refused:
+            answer["refused"] = {label: f"{r.code}: {r.message}" for label, r in refused}
+        return answer
+
+    def _set_status(
+        self, person_id: str, campaign_id: str, member: StoredRecord, status: str
+    ) -> dict[str, Any]:
+        [result] = self.salesforce.update_records(MEMBER, [{"Id": member.sf_id, "Status": status}])
+        return self._stored(person_id, campaign_id, result, "status")
+
+    def _stored(self, person_id: str, campaign_id: str, result: WriteResult, what: str) -> dict[str, Any]:
+        """Read the written membership back into the records table; the answer names its status."""
+        if not result.ok or not result.sf_id:
+            return self._refused(person_id, result, what)
+        self.pull(MEMBER, [result.sf_id])
+        member = self.records.get(result.sf_id)
+        return self._done(
+            person_id, campaign_id, result.sf_id, member.fields.get("Status") if member else None
+        )
+
+    @staticmethod
+    def _done(person_id: str, campaign_id: str, member_id: str, status: Any) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "person_id": person_id,
+            "campaign_id": campaign_id,
+            "member_id": member_id,
+            "status": status,
+        }
+
+    @staticmethod
+    def _refused(person_id: str | None, result: WriteResult, what: str) -> dict[str, Any]:
+        logger.warning("Salesforce refused an action", extra={"action": what, "code": result.code})
+        return {"ok": False, "person_id": person_id, "code": result.code, "message": result.message}
