@@ -116,6 +116,18 @@ def test_campaign_membership_and_status_both_ways(shared: Shared, org: EmulatorS
     assert members(org, campaign, lead) == [] and stored_membership(shared, person, campaign) == []
     again = shared.act(action="remove_from_campaign", person_id=person, campaign_id=campaign)
     assert again["removed"] is False
+    # and each marketing-side change is in the person's change log, oldest last
+    logged = [
+        (c["old"], c["new"], c.get("rule"), e["source"])
+        for e in shared.people.change_log(person)
+        for c in e["changes"]
+        if c["field"] == f"campaign {campaign} status"
+    ]
+    assert logged == [
+        (labels[0], None, "remove_from_campaign", "marketing"),  # the status Salesforce set back
+        (labels[0], labels[-1], "change_status", "marketing"),
+        (None, labels[0], "add_to_campaign", "marketing"),
+    ]
 
 
 def test_a_membership_made_in_salesforce_reaches_marketing(shared: Shared, org: EmulatorServer) -> None:
@@ -178,6 +190,9 @@ def test_convert_person_makes_the_lead_a_contact_with_an_opportunity(
     assert [p.person_id for p in shared.people.iterate() if p.sf_id == contact and p.alias_of is None] == [
         person
     ]
+    assert ("sfdc_type", "Lead", "Contact") in [
+        (c["field"], c["old"], c["new"]) for e in shared.people.change_log(person) for c in e["changes"]
+    ]
     # a contact cannot be converted
     again = shared.act(action="convert_person", person_id=person)
     assert again["errorType"] == "InvalidRequestError" and "contact already" in again["errorMessage"]
@@ -209,6 +224,8 @@ def test_merge_people_on_both_sides(shared: Shared, org: EmulatorServer) -> None
     assert merged == {"ok": True, "person_id": winner, "sf_id": leads[0], "sf_type": "Lead"}
     assert org.emulator.org.get(leads[1]) is None or org.emulator.org.get(leads[1])["IsDeleted"]  # type: ignore[index]
     assert shared.people.get(loser).alias_of == winner  # type: ignore[union-attr]
+    [entry] = [e for e in shared.people.change_log(winner) if e["changes"][0]["field"] == "merged_people"]
+    assert entry["changes"][0]["new"] == [loser]
     # a lead and a contact: the lead is converted into the contact, whose person survives
     contact = live_ids(org, shared.people, "Contact", 20)[-1]
     mixed = shared.act(

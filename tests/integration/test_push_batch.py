@@ -1,5 +1,5 @@
 """Big pushes through the real shape, ten records Salesforce refuses in each: 1,000 people in one
-Composite call, and 1,100 people above the Bulk threshold in one Bulk API 2.0 ingest job."""
+Composite call, and 400 people above a Bulk threshold of 300 in one Bulk API 2.0 ingest job."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from sfsync.services.versioned import rewrite, save_versioned
 from sfsync_local.stack import LocalStack
 from tests.integration.conftest import CycleGate, first_copy, last_stats, live_ids, next_cycle, sf_row
 
-pytestmark = [pytest.mark.timeout(300), pytest.mark.sync_objects("Lead,Contact")]
+pytestmark = [pytest.mark.timeout(300), pytest.mark.sync_objects("Lead")]
 ORG_SIZE = 9000  # about 1,140 leads the sync user sees (the conftest's org reads this)
+BULK_PUSH, BULK_THRESHOLD = 400, 300
 INGEST_ROUTES = ("create_ingest_job", "upload_job_data", "ingest_job", "ingest_results")
 RULE = ValidationRule("Lead", "No_Test_Industry", "Industry = 'Test'", "Industry may not be Test", "Industry")
 
@@ -130,7 +131,7 @@ def test_a_batch_of_1000_with_invalid_records_lands_the_rest_and_keeps_the_refus
     assert all(sf_row(org, lead)["Description"] == "from the batch" for lead in by_rule)
 
 
-@pytest.mark.stack_parameters({"SliceRecords": 2000, "PushBulkThreshold": 1000})
+@pytest.mark.stack_parameters({"SliceRecords": 2000, "PushBulkThreshold": BULK_THRESHOLD})
 def test_a_push_above_the_threshold_goes_by_one_ingest_job_and_keeps_the_refused(
     stack: LocalStack,
     gate: CycleGate,
@@ -139,15 +140,15 @@ def test_a_push_above_the_threshold_goes_by_one_ingest_job_and_keeps_the_refused
     state: StateRepository,
 ) -> None:
     first_copy(stack, gate)
-    leads = live_ids(org, people, "Lead", 1100)
-    assert len(leads) == 1100
-    # given 1,100 marketing edits (two Composite calls' worth), ten of which Salesforce refuses
+    leads = live_ids(org, people, "Lead", BULK_PUSH)
+    assert len(leads) == BULK_PUSH
+    # given 400 marketing edits (at least the threshold: a backlog), ten of which Salesforce refuses
     with edits_with_ten_refused(org, people, leads, "from the bulk push") as refused:
         routes = org.emulator.calls_by_route
         before = {route: routes.get(route, 0) for route in ("composite", *INGEST_ROUTES)}
-        # when the next cycle runs, with the Bulk threshold at 1,000
+        # when the next cycle runs, with the Bulk threshold at 300
         next_cycle(gate)
-    # then the 1,090 valid records landed and the ten refused are kept, as for Composite
+    # then the 390 valid records landed and the ten refused are kept, as for Composite
     assert_ten_refused(org, people, state, leads, refused, "from the bulk push")
     # through one ingest job (create, upload, close, a poll or two, the two results), no Composite call
     used = {route: routes.get(route, 0) - before[route] for route in before}

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from .domain.cursor import Position, Window
-from .domain.people import PersonChange
+from .domain.people import FieldChange, PersonChange
 from .domain.records import FieldInfo, RecordChange
 
 T = TypeVar("T")
@@ -423,6 +423,10 @@ class PeoplePort(Protocol):
 
     def delete(self, person_id: str) -> None:
         """Remove the person from the marketing database (Delete Person from marketing)."""
+        ...
+
+    def log(self, person_id: str, changes: Sequence[FieldChange]) -> None:
+        """Record an action's changes in the person's change log (field, old, new, source, time)."""
         ...
 
     def pending_ids(self, sf_type: str, limit: int) -> list[str]:

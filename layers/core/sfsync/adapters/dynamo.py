@@ -22,6 +22,7 @@ The records table (every other object) is in ``adapters.records``.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -818,6 +819,16 @@ class PeopleRepository:
             )
         conflicts = self.save(changes)
         return len(changes) - len(conflicts)
+
+    @_classified
+    def log(self, person_id: str, changes: Sequence[FieldChange]) -> None:
+        """A change-log entry of its own: an action's change that is not a field of the person (a
+        campaign membership, a conversion, a merge). Its key ends in a random suffix, not a version."""
+        if not changes:
+            return
+        item = _log_item(person_id, 0, to_stamp(datetime.now(UTC)), changes, self._log_expiry())
+        item.sk = f"{item.sk.rsplit('#', 1)[0]}#action-{uuid.uuid4().hex[:12]}"
+        item.save()
 
     @_classified
     def delete(self, person_id: str) -> None:

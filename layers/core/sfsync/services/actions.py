@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.cursor import to_stamp
-from ..domain.people import PersonChange, fill_blanks, person_id_for
+from ..domain.people import FieldChange, PersonChange, fill_blanks, person_id_for
 from ..domain.person_fields import marketing_edit, to_salesforce
 from ..errors import FatalError, InvalidRequestError
 from ..observability import logger
@@ -199,6 +199,10 @@ class ActionsService:
         self._pull_if_synced("Account", result.account_id)
         self._pull_if_synced("Opportunity", result.opportunity_id)
         survivor = self.marketing.person(ref.person_id)
+        self.people.log(
+            survivor.person_id,
+            [FieldChange("sfdc_type", "Lead", "Contact", "marketing", "convert_person")],
+        )
         logger.info("person converted", extra={"opportunity": bool(result.opportunity_id)})
         return {
             "ok": True,
@@ -222,6 +226,10 @@ class ActionsService:
             self.pull(ref.sf_type, [ref.sf_id])
         if from_marketing:
             self.people.delete(ref.person_id)
+        elif in_salesforce:
+            self.people.log(
+                ref.person_id, [FieldChange("sfdc_is_deleted", False, True, "marketing", "delete_person")]
+            )
         self.errors.clear_sync_errors([(t, ref.person_id) for t in ("Lead", "Contact")])
         logger.info("person deleted", extra={"in_salesforce": in_salesforce, "in_marketing": from_marketing})
         return {
@@ -255,6 +263,11 @@ class ActionsService:
             if loser not in in_salesforce:
                 self._fold(loser, survivor)
         survivor = self.marketing.person(survivor.person_id)
+        merged = [r.person_id for r in (winner, *losers) if r.person_id != survivor.person_id]
+        self.people.log(
+            survivor.person_id,
+            [FieldChange("merged_people", None, merged, "marketing", "merge_people")],
+        )
         logger.info("people merged", extra={"losers": len(losers), "in_salesforce": len(in_salesforce)})
         return {
             "ok": True,

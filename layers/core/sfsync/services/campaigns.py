@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..domain.people import FieldChange
 from ..errors import InvalidRequestError
 from ..observability import logger
 from ..ports import ObjectStats, RecordReader, SalesforcePort, StoredRecord, WriteResult
@@ -106,7 +107,7 @@ class CampaignActions:
         link = "ContactId" if synced["sf_type"] == "Contact" else "LeadId"
         values = {"CampaignId": campaign_id, link: synced["sf_id"], **({"Status": status} if status else {})}
         [result] = self.salesforce.create_records(MEMBER, [values])
-        return self._stored(synced["person_id"], campaign_id, result, "membership")
+        return self._stored(synced["person_id"], campaign_id, result, "add_to_campaign")
 
     def change_status(self, person_id: str, campaign_id: str, status: str) -> dict[str, Any]:
         """Set the member's status; a person not yet a member is added with it."""
@@ -130,6 +131,7 @@ class CampaignActions:
         if not result.ok and result.code != "ENTITY_IS_DELETED":
             return self._refused(ref.person_id, result, "remove_from_campaign")
         self.pull(MEMBER, [member.sf_id])
+        self._log(ref.person_id, campaign_id, member.fields.get("Status"), None, "remove_from_campaign")
         return {"ok": True, "person_id": ref.person_id, "campaign_id": campaign_id, "removed": True}
 
     def create_campaign(
@@ -164,17 +166,26 @@ class CampaignActions:
         self, person_id: str, campaign_id: str, member: StoredRecord, status: str
     ) -> dict[str, Any]:
         [result] = self.salesforce.update_records(MEMBER, [{"Id": member.sf_id, "Status": status}])
-        return self._stored(person_id, campaign_id, result, "status")
+        return self._stored(person_id, campaign_id, result, "change_status", member.fields.get("Status"))
 
-    def _stored(self, person_id: str, campaign_id: str, result: WriteResult, what: str) -> dict[str, Any]:
-        """Read the written membership back into the records table; the answer names its status."""
+    def _stored(
+        self, person_id: str, campaign_id: str, result: WriteResult, what: str, old: str | None = None
+    ) -> dict[str, Any]:
+        """Read the written membership back into the records table and log it on the person; the
+        answer names its status."""
         if not result.ok or not result.sf_id:
             return self._refused(person_id, result, what)
         self.pull(MEMBER, [result.sf_id])
         member = self.records.get(result.sf_id)
-        return self._done(
-            person_id, campaign_id, result.sf_id, member.fields.get("Status") if member else None
-        )
+        status = member.fields.get("Status") if member else None
+        self._log(person_id, campaign_id, old, status, what)
+        return self._done(person_id, campaign_id, result.sf_id, status)
+
+    def _log(self, person_id: str, campaign_id: str, old: Any, new: Any, what: str) -> None:
+        """The person's change log: the campaign's member status, from ``old`` to ``new`` (None: not
+        a member)."""
+        change = FieldChange(f"campaign {campaign_id} status", old, new, "marketing", what)
+        self.actions.people.log(person_id, [change])
 
     @staticmethod
     def _done(person_id: str, campaign_id: str, member_id: str, status: Any) -> dict[str, Any]:
