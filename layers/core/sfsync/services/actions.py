@@ -277,58 +277,74 @@ class ActionsService:
         }
 
     def _merge_in_salesforce(self, winner: PersonRef, losers: Sequence[PersonRef]) -> WriteResult | None:
-        """Salesforce's refusal, or None once the merge is done and read back."""
+        """Salesforce's refusal, or None once the merge is done. Read back either way: a refusal
+        part-way (a lead converted, then the contacts' merge refused) leaves what was done stored."""
         people = [winner, *losers]
         contacts = [r for r in people if r.sf_type == "Contact"]
         leads = [r for r in people if r.sf_type != "Contact"]
+        try:
+            return self._merge_steps(winner, losers, contacts, leads)
+        finally:  # merge losers (deleted, MasterRecordId) and converted leads fold into the survivor
+            self.pull("Lead", [r.sf_id for r in leads if r.sf_id])
+            self.pull("Contact", [r.sf_id for r in contacts if r.sf_id])
+
+    def _merge_steps(
+        self,
+        winner: PersonRef,
+        losers: Sequence[PersonRef],
+        contacts: Sequence[PersonRef],
+        leads: Sequence[PersonRef],
+    ) -> WriteResult | None:
         if not contacts:
             result = self.salesforce.merge_records(
                 "Lead", winner.sf_id or "", [r.sf_id or "" for r in losers]
             )
-            if not result.ok:
-                return result
-        else:
-            master = contacts[0]
-            account = (master.fields or {}).get("sfdc_account_id")
-            if leads:
-                converts = self.salesforce.convert_leads(
-                    [
-                        {
-                            "leadId": lead.sf_id,
-                            "contactId": master.sf_id,
-                            "accountId": account,
-                            "convertedStatus": self.converted_status,
-                            "doNotCreateOpportunity": True,
-                        }
-                        for lead in leads
-                    ]
-                )
-                failed = next((c for c in converts if not c.ok), None)
-                if failed is not None:
-                    return WriteResult(failed.lead_id, False, code=failed.code, message=failed.message)
-            if len(contacts) > 1:
-                result = self.salesforce.merge_records(
-                    "Contact", master.sf_id or "", [r.sf_id or "" for r in contacts[1:]]
-                )
-                if not result.ok:
-                    return result
-        # read back: merge losers (deleted, MasterRecordId) and converted leads fold into the survivor
-        self.pull("Lead", [r.sf_id for r in leads if r.sf_id])
-        self.pull("Contact", [r.sf_id for r in contacts if r.sf_id])
+            return None if result.ok else result
+        master = contacts[0]
+        if leads:
+            converts = self.salesforce.convert_leads(
+                [
+                    {
+                        "leadId": lead.sf_id,
+                        "contactId": master.sf_id,
+                        "accountId": (master.fields or {}).get("sfdc_account_id"),
+                        "convertedStatus": self.converted_status,
+                        "doNotCreateOpportunity": True,
+                    }
+                    for lead in leads
+                ]
+            )
+            failed = next((c for c in converts if not c.ok), None)
+            if failed is not None:
+                return WriteResult(failed.lead_id, False, code=failed.code, message=failed.message)
+        if len(contacts) > 1:
+            result = self.salesforce.merge_records(
+                "Contact", master.sf_id or "", [r.sf_id or "" for r in contacts[1:]]
+            )
+            return None if result.ok else result
         return None
 
     def _fold(self, loser: PersonRef, survivor: PersonRef) -> None:
-        """A marketing-only loser into the survivor: blanks filled, the loser an alias from now on."""
-        stored = dict(survivor.fields or {})
-        filled = {
-            k: v
-            for k, v in fill_blanks(stored, dict(loser.fields or {})).items()
-            if stored.get(k) != v and not k.startswith("sfdc_")
-        }
-        fields, pending, log = marketing_edit(
-            stored, survivor.pending or {}, filled, source="merge", in_salesforce=bool(survivor.sf_id)
-        )  # a blank filled from the loser goes to Salesforce with the next push
-        self.people.merge(loser.person_id, rewrite(survivor, fields=fields, pending=pending, log=log))
+        """A marketing-only loser into the survivor: blanks filled (at the survivor's version, so an
+        edit made meanwhile stands), then the loser an alias. A crash between the two writes leaves
+        the loser a person still; merging again fills nothing more and writes the alias."""
+
+        def filled(ref: PersonRef) -> PersonChange | None:
+            stored = dict(ref.fields or {})
+            blanks = {
+                k: v
+                for k, v in fill_blanks(stored, dict(loser.fields or {})).items()
+                if stored.get(k) != v and not k.startswith("sfdc_")
+            }
+            if not blanks:
+                return None
+            fields, pending, log = marketing_edit(
+                stored, ref.pending or {}, blanks, source="merge", in_salesforce=bool(ref.sf_id)
+            )  # a blank filled from the loser goes to Salesforce with the next push
+            return rewrite(ref, fields=fields, pending=pending, log=log)
+
+        save_versioned(self.people, {survivor.person_id: survivor}, filled)
+        self.people.alias(loser.person_id, survivor.person_id)
         self.errors.clear_sync_errors([("Lead", loser.person_id)])
 
     def _pull_if_synced(self, sobject: str, sf_id: str | None) -> None:
