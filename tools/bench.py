@@ -350,30 +350,23 @@ class SyncScenario:
             by_route=self.routes,
         )
 
-    def two_way_cycle(self) -> None:
-        """1,000 marketing-side edits of leads (through the marketing API), then one cycle: its time
-        and the Composite calls the push took."""
-        if "Lead" not in self.objects:
-            return
-        people = PeopleRepository(self.stack.table_name("PeopleTable"), self.stack.table_name("StateTable"))
-        marketing = MarketingService(people)
-        leads = sorted(
+    def live_leads(self, people: PeopleRepository) -> list[str]:
+        return sorted(
             p.person_id
             for p in people.iterate()
             if p.sf_type == "Lead" and p.sf_id and p.alias_of is None and not p.fields.get("sfdc_is_deleted")
         )
-        edits = leads[:: max(1, len(leads) // PUSHES)][:PUSHES]
-        progress(f"{self.size:,}-record org: two-way cycle after {len(edits)} marketing edits ...")
-        for i, person_id in enumerate(edits):
-            marketing.update_person(person_id, {"notes": f"Benchmark push {i}"})
+
+    def push_cycle(self, name: str, edits: int) -> tuple[int, dict[str, Any]]:
+        """Run the cycle that pushes ``edits`` marketing changes and emit its time as ``name``; returns
+        the cycle's API calls and the figures both push benchmarks carry."""
         elapsed, calls, usage, run = self.cycle()
         pushed = sum(int(s.get("pushed") or 0) for s in run.stats)
         refused = sum(int(s.get("push_failed") or 0) for s in run.stats)
-        composites = self.routes.get("composite", 0)
-        progress(f"  two-way cycle: {elapsed:.2f} s, {calls} API calls, {pushed} pushed, {refused} refused")
-        extra = {"records": self.size, "edits": len(edits), "pushed": pushed, "refused": refused}
+        progress(f"  {name}: {elapsed:.2f} s, {calls} API calls, {pushed} pushed, {refused} refused")
+        extra = {"records": self.size, "edits": edits, "pushed": pushed, "refused": refused}
         emit(
-            "two_way_cycle_s_1000_changes",
+            name,
             elapsed,
             "s",
             **extra,
@@ -382,9 +375,25 @@ class SyncScenario:
             salesforce_http=self.http,
             dynamodb=usage.by_operation(self.tables),
         )
+        return calls, extra
+
+    def two_way_cycle(self) -> None:
+        """1,000 marketing-side edits of leads (through the marketing API), then one cycle: its time
+        and the Composite calls the push took."""
+        if "Lead" not in self.objects:
+            return
+        people = PeopleRepository(self.stack.table_name("PeopleTable"), self.stack.table_name("StateTable"))
+        marketing = MarketingService(people)
+        leads = self.live_leads(people)
+        edits = leads[:: max(1, len(leads) // PUSHES)][:PUSHES]
+        progress(f"{self.size:,}-record org: two-way cycle after {len(edits)} marketing edits ...")
+        for i, person_id in enumerate(edits):
+            marketing.update_person(person_id, {"notes": f"Benchmark push {i}"})
+        calls, extra = self.push_cycle("two_way_cycle_s_1000_changes", len(edits))
+        composites = self.routes.get("composite", 0)
         emit(
             "push_api_calls_per_1000_changed",
-            composites / (pushed / 1000) if pushed else float("nan"),
+            composites / (extra["pushed"] / 1000) if extra["pushed"] else float("nan"),
             "Salesforce API calls",
             composite_calls=composites,
             cycle_api_calls=calls,
@@ -398,17 +407,11 @@ class SyncScenario:
         if "Lead" not in self.objects:
             return
         people = PeopleRepository(self.stack.table_name("PeopleTable"), self.stack.table_name("StateTable"))
-        leads = [
-            p.person_id
-            for p in people.iterate()
-            if p.sf_type == "Lead" and p.sf_id and p.alias_of is None and not p.fields.get("sfdc_is_deleted")
-        ]
+        leads = self.live_leads(people)
         if len(leads) < BULK_PUSHES:
             progress(f"{self.size:,}-record org: {len(leads)} leads, too few for the bulk push benchmark")
             return
-        edits = {
-            pid: {"notes": f"Benchmark bulk push {i}"} for i, pid in enumerate(sorted(leads)[:BULK_PUSHES])
-        }
+        edits = {pid: {"notes": f"Benchmark bulk push {i}"} for i, pid in enumerate(leads[:BULK_PUSHES])}
 
         def edit(ref: PersonRef) -> PersonChange:
             fields, pending, log = marketing_edit(
@@ -423,29 +426,11 @@ class SyncScenario:
         progress(f"{self.size:,}-record org: bulk push cycle after {len(edits)} marketing edits ...")
         ids = list(edits)
         for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
-            save_versioned(people, people.lookup(chunk), edit)
-        elapsed, calls, usage, run = self.cycle()
-        pushed = sum(int(s.get("pushed") or 0) for s in run.stats)
-        refused = sum(int(s.get("push_failed") or 0) for s in run.stats)
-        push_calls = sum(self.routes.get(r, 0) for r in ("composite", *INGEST_ROUTES))
-        progress(
-            f"  bulk push cycle: {elapsed:.2f} s, {push_calls} push calls, {pushed} pushed, {refused} refused"
-        )
-        extra = {"records": self.size, "edits": len(edits), "pushed": pushed, "refused": refused}
-        emit(
-            "bulk_push_cycle_s_10000_changes",
-            elapsed,
-            "s",
-            **extra,
-            api_calls=calls,
-            lambda_seconds=self.lambdas,
-            salesforce_http=self.http,
-            dynamodb=usage.by_operation(self.tables),
-        )
+            save_versioned(people, people.lookup(ids[start : start + 1000]), edit)
+        calls, extra = self.push_cycle("bulk_push_cycle_s_10000_changes", len(edits))
         emit(
             "bulk_push_api_calls_10000_changed",
-            push_calls,
+            sum(self.routes.get(r, 0) for r in ("composite", *INGEST_ROUTES)),
             "Salesforce API calls",
             cycle_api_calls=calls,
             **extra,

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from sfsync.domain.cursor import Position, Window
-from sfsync.domain.people import PERSON_MAPPINGS, PersonChange
+from sfsync.domain.people import PERSON_MAPPINGS, FieldChange, PersonChange
 from sfsync.domain.records import FieldInfo, RecordChange
 from sfsync.errors import RetriableError
 from sfsync.ports import ChangeProbe, Cursor, CycleRun, Lease, ObjectStats, PersonRef, Watermark
@@ -205,8 +205,14 @@ class FakePeople:
         self.people: dict[str, PersonChange] = {}
         self.writes = 0
         self.crash_after_writes: int | None = None
-
         self.aliases: dict[str, str] = {}
+        self.logged: dict[str, list[FieldChange]] = {}
+
+    def delete(self, person_id: str) -> None:
+        self.people.pop(person_id, None)
+
+    def log(self, person_id: str, changes: Sequence[FieldChange]) -> None:
+        self.logged.setdefault(person_id, []).extend(changes)
 
     def lookup(self, person_ids: Sequence[str], *, full: bool = True) -> dict[str, PersonRef]:
         out = {}
