@@ -16,7 +16,7 @@ import pytest
 from sf_emulator.app import Fault
 from sf_emulator.server import EmulatorServer
 from sfsync.adapters.dynamo import PeopleRepository, StateRepository
-from sfsync.domain.people import person_id_for
+from sfsync.domain.people import FieldChange, PersonChange, person_id_for
 from sfsync.errors import InvalidRequestError
 from sfsync.services.marketing import MarketingService
 from sfsync_local.stack import LocalStack
@@ -333,3 +333,37 @@ def test_change_owner_and_create_task_write_now_and_imply_sync_person(
     )
     assert refused["ok"] is False and refused["code"]
     assert people.get(person).sf_id == owned["sf_id"]  # type: ignore[union-attr]
+
+
+def test_versioned_saves_fill_transactions_and_return_only_the_people_that_moved_on(
+    stack: LocalStack, people: PeopleRepository
+) -> None:
+    # given 130 stored people
+    ids = [f"versioned-{n:03d}" for n in range(130)]
+    people.save([PersonChange(i, "", "Lead", {"city": "Faro"}, "") for i in ids])
+    refs = people.lookup(ids)
+    # and one of them written by someone else since it was read
+    people.save(
+        [PersonChange(ids[7], "", "Lead", {"city": "Elsewhere"}, "", expected_version=refs[ids[7]].version)]
+    )
+    # when all 130 are saved at the version read (100 to a transaction without log entries; 50 with)
+    conflicts = people.save(
+        [
+            PersonChange(
+                i,
+                "",
+                "Lead",
+                {"city": "Tavira"},
+                "",
+                expected_version=refs[i].version,
+                log=[FieldChange("city", "Faro", "Tavira", "marketing")] if n >= 100 else [],
+            )
+            for n, i in enumerate(ids)
+        ]
+    )
+    # then only the one that moved on is refused, the others are written, each log entry with its person
+    assert conflicts == [ids[7]]
+    stored = {i: people.get(i) for i in ids}
+    assert stored[ids[7]].fields["city"] == "Elsewhere"  # type: ignore[union-attr]
+    assert all(stored[i].fields["city"] == "Tavira" for i in ids if i != ids[7])  # type: ignore[union-attr]
+    assert [len(people.change_log(i)) for i in ids[99:102]] == [0, 1, 1]

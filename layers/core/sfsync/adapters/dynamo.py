@@ -605,7 +605,7 @@ class PeopleRepository:
     """The PeoplePort on DynamoDB: batch reads, batch writes of 25 for new people, transactions of
     conditional writes (with their change log, in the state table) for stored ones."""
 
-    TRANSACTION_PEOPLE = 50  # a person and its change log entry: 100 items, DynamoDB's limit
+    TRANSACTION_ITEMS = 100  # DynamoDB's limit: 100 people, or 50 with their change-log entries
 
     def __init__(self, table_name: str, log_table: str | None = None, log_days: int = 400) -> None:
         PersonItem.Meta.table_name = table_name
@@ -704,8 +704,17 @@ class PeopleRepository:
                 for change in fresh:
                     batch.save(self._item(change, now))
         conflicts: list[str] = []
-        for start in range(0, len(stored), self.TRANSACTION_PEOPLE):
-            conflicts += self._save_conditionally(stored[start : start + self.TRANSACTION_PEOPLE], now)
+        chunk: list[PersonChange] = []
+        items = 0
+        for change in stored:  # as many people as fit: a push's settling writes no log entries
+            size = 2 if change.log else 1
+            if chunk and items + size > self.TRANSACTION_ITEMS:
+                conflicts += self._save_conditionally(chunk, now)
+                chunk, items = [], 0
+            chunk.append(change)
+            items += size
+        if chunk:
+            conflicts += self._save_conditionally(chunk, now)
         return conflicts
 
     def _save_conditionally(self, changes: list[PersonChange], now: str) -> list[str]:
