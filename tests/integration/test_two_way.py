@@ -1,15 +1,16 @@
 """Marketing -> Salesforce through the real shape: edits on both sides, the three-way merge, the push.
 
-Each test seeds its own stack (DynamoDB Local, moto's Step Functions, the emulator over HTTPS),
-copies the org once, then edits people on the marketing side (the marketing API) and in the
-emulator between cycles, and checks both sides after the next cycle.
+One stack for the module (DynamoDB Local, moto's Step Functions, the emulator over HTTPS) copies
+the org once; each test then edits its own people on the marketing side (the marketing API) and in
+the emulator between cycles, and checks both sides after the next cycle. Each test leaves nothing
+pending, so the index is empty when the next begins.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -19,6 +20,7 @@ from sfsync.adapters.dynamo import PeopleRepository, StateRepository
 from sfsync.domain.people import FieldChange, PersonChange, person_id_for
 from sfsync.errors import InvalidRequestError
 from sfsync.services.marketing import MarketingService
+from sfsync_local.dynamodb_local import DynamoDBLocal
 from sfsync_local.stack import LocalStack
 from tests.integration.conftest import (
     CycleGate,
@@ -26,12 +28,36 @@ from tests.integration.conftest import (
     last_stats,
     live_ids,
     next_cycle,
+    running_stack,
     sf_edit,
     sf_row,
 )
 
-ORG_SIZE = 400  # the tests edit a dozen people; a small org keeps each first copy short
-pytestmark = [pytest.mark.timeout(300), pytest.mark.sync_objects("Lead,Contact")]
+ORG_SIZE = 400  # the tests edit a dozen people; a small org keeps the first copy short
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def shared(dynamodb_local: DynamoDBLocal, org: EmulatorServer) -> Iterator[tuple[LocalStack, CycleGate]]:
+    cycle_gate = CycleGate()
+    with running_stack(dynamodb_local, org, cycle_gate, "Lead,Contact", {}) as local:
+        first_copy(local, cycle_gate)
+        yield local, cycle_gate
+
+
+@pytest.fixture
+def stack(shared: tuple[LocalStack, CycleGate]) -> LocalStack:
+    return shared[0]
+
+
+@pytest.fixture
+def gate(shared: tuple[LocalStack, CycleGate]) -> CycleGate:
+    return shared[1]
+
+
+def lead_of_this_test(org: EmulatorServer, people: PeopleRepository, index: int) -> str:
+    """The ``index``-th lead of the first copy: each test edits its own."""
+    return live_ids(org, people, "Lead", index + 1)[index]
 
 
 def test_marketing_edit_reaches_salesforce_once_and_is_not_echoed(
@@ -42,8 +68,7 @@ def test_marketing_edit_reaches_salesforce_once_and_is_not_echoed(
     people: PeopleRepository,
     state: StateRepository,
 ) -> None:
-    first_copy(stack, gate)
-    [lead] = live_ids(org, people, "Lead", 1)
+    lead = lead_of_this_test(org, people, 0)
     person = person_id_for(lead)
     # given a marketing edit of a lead in Salesforce
     assert marketing.update_person(person, {"job_title": "Head of Growth", "city": "Lisbon"}) == 2
@@ -76,8 +101,7 @@ def test_same_field_changed_on_both_sides_takes_the_objects_winner(
     marketing: MarketingService,
     people: PeopleRepository,
 ) -> None:
-    first_copy(stack, gate)
-    [lead] = live_ids(org, people, "Lead", 1)
+    lead = lead_of_this_test(org, people, 1)
     [contact] = live_ids(org, people, "Contact", 1)
     # given the same field changed on both sides, for a lead and for a contact, and one field per side
     marketing.update_person(person_id_for(lead), {"job_title": "Marketing title", "city": "Porto"})
@@ -110,8 +134,7 @@ def test_bad_requests_are_refused_whole_and_change_nothing(
     marketing: MarketingService,
     people: PeopleRepository,
 ) -> None:
-    first_copy(stack, gate)
-    [lead] = live_ids(org, people, "Lead", 1)
+    lead = lead_of_this_test(org, people, 2)
     person = person_id_for(lead)
     before = people.get(person)
     for request, problem in (
@@ -136,8 +159,7 @@ def test_edits_on_both_sides_over_several_cycles_converge_and_each_is_written_on
     people: PeopleRepository,
     state: StateRepository,
 ) -> None:
-    first_copy(stack, gate)
-    leads = live_ids(org, people, "Lead", 4)
+    leads = live_ids(org, people, "Lead", 7)[3:]
     for round_number in range(3):
         # given, each cycle, marketing edits two leads and Salesforce edits two (one of them shared)
         for lead in leads[:2]:
@@ -172,7 +194,6 @@ def test_sync_person_creates_the_lead_once_even_when_the_response_is_lost(
     marketing: MarketingService,
     people: PeopleRepository,
 ) -> None:
-    first_copy(stack, gate)
     # given a marketing-only person without a last name or company
     created = stack.invoke(
         "ActionsFunction", {"action": "create_person", "values": {"email": "new@example.com"}}
@@ -216,7 +237,6 @@ def test_sync_person_creates_the_lead_once_even_when_the_response_is_lost(
 def test_sync_person_refused_by_salesforce_is_kept_as_a_sync_error(
     stack: LocalStack, gate: CycleGate, org: EmulatorServer, people: PeopleRepository, state: StateRepository
 ) -> None:
-    first_copy(stack, gate)
     person = stack.invoke(
         "ActionsFunction",
         {"action": "create_person", "values": {"last_name": "Long", "job_title": "y" * 300}},
@@ -234,40 +254,6 @@ def test_sync_person_refused_by_salesforce_is_kept_as_a_sync_error(
     assert bad["errorType"] == "InvalidRequestError" and "unknown field 'x'" in bad["errorMessage"]
 
 
-@pytest.mark.stack_parameters(
-    {"FieldRules": json.dumps({"job_title": {"winner": "salesforce"}, "phone": {"block": ["salesforce"]}})}
-)
-def test_field_rules_override_the_winner_and_block_a_source(
-    stack: LocalStack,
-    gate: CycleGate,
-    org: EmulatorServer,
-    marketing: MarketingService,
-    people: PeopleRepository,
-) -> None:
-    first_copy(stack, gate)
-    lead = live_ids(org, people, "Lead", 12)[-1]  # one no other test of this module edits
-    person = person_id_for(lead)
-    before = people.get(person)
-    assert before is not None
-    # given a lead's title changed on both sides (the field's rule: Salesforce wins) and its phone
-    # changed in Salesforce (updates from Salesforce blocked for the field)
-    marketing.update_person(person, {"job_title": "Field rule: marketing"})
-    sf_edit(org, "Lead", lead, {"Title": "Field rule: salesforce", "Phone": "+1 555 0123"})
-    next_cycle(gate)
-    # then the title is Salesforce's on both sides, and the phone keeps its marketing value
-    stored = people.get(person)
-    assert stored is not None
-    assert sf_row(org, lead)["Title"] == stored.fields["job_title"] == "Field rule: salesforce"
-    assert stored.fields["phone"] == before.fields["phone"] != "+1 555 0123"
-    rules = {
-        c["field"]: c.get("rule") for e in people.change_log(person) for c in e["changes"] if c.get("rule")
-    }
-    assert rules == {
-        "job_title": "changed on both sides: salesforce wins for Lead (field rule)",
-        "phone": "updates from salesforce are blocked for this field",
-    }
-
-
 def test_an_edit_made_while_its_push_is_in_flight_is_kept_and_pushed_next(
     stack: LocalStack,
     gate: CycleGate,
@@ -275,8 +261,7 @@ def test_an_edit_made_while_its_push_is_in_flight_is_kept_and_pushed_next(
     marketing: MarketingService,
     people: PeopleRepository,
 ) -> None:
-    first_copy(stack, gate)
-    lead = live_ids(org, people, "Lead", 13)[-1]
+    lead = lead_of_this_test(org, people, 12)
     person = person_id_for(lead)
     marketing.update_person(person, {"job_title": "First"})
     # given a marketing edit that lands while the push of the first one is on the wire
@@ -307,7 +292,6 @@ def test_an_edit_made_while_its_push_is_in_flight_is_kept_and_pushed_next(
 def test_change_owner_and_create_task_write_now_and_imply_sync_person(
     stack: LocalStack, gate: CycleGate, org: EmulatorServer, people: PeopleRepository
 ) -> None:
-    first_copy(stack, gate)
     users = sorted(r["Id"] for r in org.emulator.org.records("User") if r.get("IsActive", True))
     # given a marketing-only person
     person = stack.invoke(
