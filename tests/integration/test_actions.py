@@ -143,6 +143,34 @@ def test_a_membership_made_in_salesforce_reaches_marketing(shared: Shared, org: 
     assert stored.sf_id == made["Id"] and stored.fields["Status"] == labels[-1]
 
 
+def test_a_membership_salesforce_made_since_the_last_cycle_is_found_by_the_actions(
+    shared: Shared, org: EmulatorServer
+) -> None:
+    campaign, labels = campaign_and_statuses(org)
+    free = [i for i in live_ids(org, shared.people, "Contact", 30) if not members(org, campaign, i)][-2:]
+    made = {
+        contact: org.emulator.org.create(
+            "CampaignMember",
+            {"CampaignId": campaign, "ContactId": contact, "Status": labels[0]},
+            org.emulator.admin_user_id,
+        )["Id"]
+        for contact in free
+    }
+    # no cycle in between: the marketing side does not know these memberships yet
+    assert all(stored_membership(shared, person_id_for(c), campaign) == [] for c in free)
+    # adding with another status finds the membership Salesforce has and sets the status
+    added = shared.act(
+        action="add_to_campaign", person_id=person_id_for(free[0]), campaign_id=campaign, status=labels[-1]
+    )
+    assert added["ok"] is True and added["member_id"] == made[free[0]]
+    assert sf_row(org, made[free[0]])["Status"] == labels[-1] and len(members(org, campaign, free[0])) == 1
+    # removing finds it too, and deletes it
+    removed = shared.act(
+        action="remove_from_campaign", person_id=person_id_for(free[1]), campaign_id=campaign
+    )
+    assert removed["removed"] is True and members(org, campaign, free[1]) == []
+
+
 def test_marketing_creates_a_campaign_and_a_new_person_joins_it(shared: Shared, org: EmulatorServer) -> None:
     # marketing creates a campaign with its own statuses
     created = shared.act(

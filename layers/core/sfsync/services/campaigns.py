@@ -68,6 +68,13 @@ class CampaignActions:
             None,
         )
 
+    def _fresh_membership(
+        self, person_id: str, campaign_id: str, sf_type: str | None, sf_id: str
+    ) -> StoredRecord | None:
+        """Read the person's memberships from Salesforce now (one query), then look again."""
+        self.pull(MEMBER, [sf_id], by="ContactId" if sf_type == "Contact" else "LeadId")
+        return self.membership(person_id, campaign_id)
+
     @staticmethod
     def _all(read: Callable[..., Any], key: str, kind: str) -> list[StoredRecord]:
         out: list[StoredRecord] = []
@@ -107,6 +114,16 @@ class CampaignActions:
         link = "ContactId" if synced["sf_type"] == "Contact" else "LeadId"
         values = {"CampaignId": campaign_id, link: synced["sf_id"], **({"Status": status} if status else {})}
         [result] = self.salesforce.create_records(MEMBER, [values])
+        if result.code == "DUPLICATE_VALUE":  # a member in Salesforce the cycle has not brought yet
+            member = self._fresh_membership(
+                synced["person_id"], campaign_id, synced["sf_type"], synced["sf_id"]
+            )
+            if member is not None:
+                if status is None or member.fields.get("Status") == status:
+                    return self._done(
+                        synced["person_id"], campaign_id, member.sf_id, member.fields.get("Status")
+                    )
+                return self._set_status(synced["person_id"], campaign_id, member, status)
         return self._stored(synced["person_id"], campaign_id, result, "add_to_campaign")
 
     def change_status(self, person_id: str, campaign_id: str, status: str) -> dict[str, Any]:
@@ -125,6 +142,8 @@ class CampaignActions:
         self.campaign(campaign_id)
         ref = self.actions.marketing.person(person_id)
         member = self.membership(ref.person_id, campaign_id)
+        if member is None and ref.sf_id:  # made in Salesforce since the last cycle? one query to know
+            member = self._fresh_membership(ref.person_id, campaign_id, ref.sf_type, ref.sf_id)
         if member is None:
             return {"ok": True, "person_id": ref.person_id, "campaign_id": campaign_id, "removed": False}
         [result] = self.salesforce.delete_records(MEMBER, [member.sf_id])
