@@ -238,12 +238,7 @@ class BulkQuery:
     def _request(
         sf: Salesforce, method: str, path: str, *, accept: str = JSON_TYPE, **kwargs: Any
     ) -> requests.Response:
-        """One HTTP request under ``jobs/query`` with the session's headers (counted by the client)."""
-        headers = dict(sf.headers)
-        headers["Content-Type"] = JSON_TYPE
-        headers["Accept"] = accept
-        url = f"{sf.bulk2_url}query{path}"
-        return call_salesforce(url, method, sf.session, headers, timeout=TIMEOUT, **kwargs)
+        return _jobs_request(sf, "query", method, path, accept=accept, **kwargs)
 
     def _job_call(self, job_id: str, operation: Callable[[Salesforce], T]) -> T:
         """``client._call`` with the Bulk job's own error codes turned into the sync's errors."""
@@ -589,8 +584,9 @@ def _count(info: dict[str, Any], name: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _ingest_request(
+def _jobs_request(
     sf: Salesforce,
+    kind: str,
     method: str,
     path: str,
     *,
@@ -598,9 +594,14 @@ def _ingest_request(
     content_type: str = JSON_TYPE,
     **kwargs: Any,
 ) -> requests.Response:
-    """One HTTP request under ``jobs/ingest`` with the session's headers (counted by the client)."""
+    """One HTTP request under ``jobs/<kind>`` (query or ingest) with the session's headers; it goes
+    through the client's ``_call``, which counts it."""
     headers = dict(sf.headers)
     headers["Content-Type"] = content_type
     headers["Accept"] = accept
-    url = f"{sf.bulk2_url}ingest{path}"
+    url = f"{sf.bulk2_url}{kind}{path}"
     return call_salesforce(url, method, sf.session, headers, timeout=TIMEOUT, **kwargs)
+
+
+def _ingest_request(sf: Salesforce, method: str, path: str, **kwargs: Any) -> requests.Response:
+    return _jobs_request(sf, "ingest", method, path, **kwargs)
