@@ -54,8 +54,9 @@ def _identifier(name: str) -> str:
     return name
 
 
-def _soap_errors(answer: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
-    """(codes, messages, fields of the first error) of a SOAP result, joined as REST's are."""
+def _record_errors(answer: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+    """(codes, messages, fields of the first error) of one record's result, REST's or SOAP's (both
+    carry ``errors`` of statusCode, message and fields)."""
     errors = [e for e in answer.get("errors") or [] if isinstance(e, dict)]
     code = "; ".join(str(e.get("statusCode", "")) for e in errors)
     message = "; ".join(str(e.get("message", "")) for e in errors)
@@ -336,16 +337,15 @@ class SalesforceClient:
         if status < 400 and isinstance(body, list) and len(body) == len(chunk):
             results = []
             for item in body:
-                errors = item.get("errors") or []
-                first = errors[0] if errors else {}
+                code, message, fields = _record_errors(item)
                 results.append(
                     WriteResult(
                         sf_id=item.get("id"),
                         ok=bool(item.get("success")),
                         created=bool(item.get("created")),
-                        code="; ".join(str(e.get("statusCode", "")) for e in errors),
-                        message="; ".join(str(e.get("message", "")) for e in errors),
-                        fields=tuple(str(f) for f in first.get("fields") or ()),
+                        code=code,
+                        message=message,
+                        fields=fields,
                     )
                 )
             return results
@@ -381,7 +381,7 @@ class SalesforceClient:
             raise RetriableError(f"convertLead answered {len(answers)} results for {len(converts)} leads")
         out = []
         for convert, answer in zip(converts, answers, strict=True):
-            code, message, _ = _soap_errors(answer)
+            code, message, _ = _record_errors(answer)
             out.append(
                 ConvertResult(
                     lead_id=str(answer.get("leadId") or convert.get("leadId")),
@@ -399,7 +399,7 @@ class SalesforceClient:
         if not 1 <= len(loser_ids) <= 2:
             raise FatalError(f"a merge takes one or two records into the master, got {len(loser_ids)}")
         [answer] = self._soap(soap.merge_body(_identifier(sobject), master_id, loser_ids)) or [{}]
-        code, message, fields = _soap_errors(answer)
+        code, message, fields = _record_errors(answer)
         ok = answer.get("success") is True
         return WriteResult(answer.get("id") or master_id, ok, code=code, message=message, fields=fields)
 

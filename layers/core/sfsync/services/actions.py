@@ -45,13 +45,13 @@ class ActionsService:
         custom: Callable[[str], Mapping[str, str]],
         describe: Callable[[str], dict[str, Any]],
         clock: Callable[[], datetime],
+        pull: Callable[..., ObjectStats],
         default_last_name: str = "[not provided]",
         default_company: str = "[not provided]",
-        pull: Callable[..., ObjectStats] | None = None,
         converted_status: str = "Closed - Converted",
         synced_objects: frozenset[str] = frozenset(),
     ) -> None:
-        self.pull = pull or (lambda sobject, ids, **kw: ObjectStats(sobject=sobject))
+        self.pull = pull  # PullService.pull_ids: every action reads its own writes back
         self.converted_status = converted_status
         self.synced_objects = synced_objects
         self.salesforce = salesforce
@@ -217,7 +217,7 @@ class ActionsService:
         """Delete the person's lead or contact in Salesforce now (to its recycle bin), and the marketing
         person too when ``from_marketing``; the person's sync errors go with it."""
         ref = self.marketing.person(person_id)
-        in_salesforce = bool(ref.sf_id) and not (ref.fields or {}).get("sfdc_is_deleted")
+        in_salesforce = _live_in_salesforce(ref)
         if in_salesforce and ref.sf_id and ref.sf_type:
             [result] = self.salesforce.delete_records(ref.sf_type, [ref.sf_id])
             if not result.ok and result.code != "ENTITY_IS_DELETED":
@@ -249,7 +249,7 @@ class ActionsService:
         losers = [self.marketing.person(i) for i in dict.fromkeys(loser_ids)]
         if not 1 <= len(losers) <= 2 or any(r.person_id == winner.person_id for r in losers):
             raise InvalidRequestError("merge_people takes one or two other people to merge into 'person_id'")
-        in_salesforce = [r for r in losers if r.sf_id and not (r.fields or {}).get("sfdc_is_deleted")]
+        in_salesforce = [r for r in losers if _live_in_salesforce(r)]
         if in_salesforce:
             synced = self.sync_person(winner.person_id)
             if not synced["ok"]:
@@ -380,3 +380,8 @@ class ActionsService:
                 f"{sobject}.{MARKETING_ID_FIELD} is missing, or not an External ID the sync user sees: "
                 "create it (Text(36), Unique, External ID) on Lead and Contact, so a create never duplicates"
             )
+
+
+def _live_in_salesforce(ref: PersonRef) -> bool:
+    """The person has a lead or contact, not deleted in Salesforce."""
+    return bool(ref.sf_id) and not (ref.fields or {}).get("sfdc_is_deleted")

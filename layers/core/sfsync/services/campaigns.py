@@ -105,37 +105,23 @@ class CampaignActions:
         ref = self.actions.marketing.person(person_id)  # an unknown person is refused before any write
         member = self.membership(ref.person_id, campaign_id)
         if member is not None:
-            if status is None or member.fields.get("Status") == status:
-                return self._done(ref.person_id, campaign_id, member.sf_id, member.fields.get("Status"))
-            return self._set_status(ref.person_id, campaign_id, member, status)
+            return self._member_with(ref.person_id, campaign_id, member, status)
         synced = self.actions.sync_person(ref.person_id)
         if not synced["ok"]:
             return synced
-        link = "ContactId" if synced["sf_type"] == "Contact" else "LeadId"
-        values = {"CampaignId": campaign_id, link: synced["sf_id"], **({"Status": status} if status else {})}
+        person, sf_type, sf_id = synced["person_id"], synced["sf_type"], synced["sf_id"]
+        link = "ContactId" if sf_type == "Contact" else "LeadId"
+        values = {"CampaignId": campaign_id, link: sf_id, **({"Status": status} if status else {})}
         [result] = self.salesforce.create_records(MEMBER, [values])
         if result.code == "DUPLICATE_VALUE":  # a member in Salesforce the cycle has not brought yet
-            member = self._fresh_membership(
-                synced["person_id"], campaign_id, synced["sf_type"], synced["sf_id"]
-            )
+            member = self._fresh_membership(person, campaign_id, sf_type, sf_id)
             if member is not None:
-                if status is None or member.fields.get("Status") == status:
-                    return self._done(
-                        synced["person_id"], campaign_id, member.sf_id, member.fields.get("Status")
-                    )
-                return self._set_status(synced["person_id"], campaign_id, member, status)
-        return self._stored(synced["person_id"], campaign_id, result, "add_to_campaign")
+                return self._member_with(person, campaign_id, member, status)
+        return self._stored(person, campaign_id, result, "add_to_campaign")
 
     def change_status(self, person_id: str, campaign_id: str, status: str) -> dict[str, Any]:
-        """Set the member's status; a person not yet a member is added with it."""
-        self._check(campaign_id, status)
-        ref = self.actions.marketing.person(person_id)
-        member = self.membership(ref.person_id, campaign_id)
-        if member is None:
-            return self.add_to_campaign(ref.person_id, campaign_id, status)
-        if member.fields.get("Status") == status:
-            return self._done(ref.person_id, campaign_id, member.sf_id, status)
-        return self._set_status(ref.person_id, campaign_id, member, status)
+        """Set the member's status; a person not yet a member is added with it (as Add to Campaign)."""
+        return self.add_to_campaign(person_id, campaign_id, status)
 
     def remove_from_campaign(self, person_id: str, campaign_id: str) -> dict[str, Any]:
         """Delete the person's membership in Salesforce now; not a member is no change."""
@@ -181,11 +167,15 @@ class CampaignActions:
             answer["refused"] = {label: f"{r.code}: {r.message}" for label, r in refused}
         return answer
 
-    def _set_status(
-        self, person_id: str, campaign_id: str, member: StoredRecord, status: str
+    def _member_with(
+        self, person_id: str, campaign_id: str, member: StoredRecord, status: str | None
     ) -> dict[str, Any]:
+        """A member already: write ``status`` when it differs (None keeps the member's)."""
+        held = member.fields.get("Status")
+        if status is None or held == status:
+            return self._done(person_id, campaign_id, member.sf_id, held)
         [result] = self.salesforce.update_records(MEMBER, [{"Id": member.sf_id, "Status": status}])
-        return self._stored(person_id, campaign_id, result, "change_status", member.fields.get("Status"))
+        return self._stored(person_id, campaign_id, result, "change_status", held)
 
     def _stored(
         self, person_id: str, campaign_id: str, result: WriteResult, what: str, old: str | None = None
