@@ -172,17 +172,17 @@ def test_a_crash_mid_first_copy_resumes_without_loss_or_duplicates(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # given a crash in the middle of a slice's writes, after half its people were stored
-    original = PeopleRepository.save
+    original = PeopleRepository.write
     crashed: list[int] = []
 
-    def save_half_then_crash(self: PeopleRepository, changes: Any) -> None:
-        if not crashed and len(changes) > 1:
-            crashed.append(len(changes))
-            original(self, changes[: len(changes) // 2])
+    def write_half_then_crash(self: PeopleRepository, units: Any) -> list[str]:
+        if not crashed and len(units) > 1:
+            crashed.append(len(units))
+            original(self, units[: len(units) // 2])
             raise RetriableError("Lambda crashed mid-batch (injected)")
-        original(self, changes)
+        return original(self, units)
 
-    monkeypatch.setattr(PeopleRepository, "save", save_half_then_crash)
+    monkeypatch.setattr(PeopleRepository, "write", write_half_then_crash)
     # when the cycle runs (the state machine retries the slice)
     run_first_cycle(stack, gate)
     # then every lead is there exactly once

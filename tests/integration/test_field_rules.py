@@ -48,7 +48,4 @@ def test_field_rules_override_the_winner_and_block_a_source(
     rules = {
         c["field"]: c.get("rule") for e in people.change_log(person) for c in e["changes"] if c.get("rule")
     }
-    assert rules == {
-        "job_title": "changed on both sides: salesforce wins for Lead (field rule)",
-        "phone": "updates from salesforce are blocked for this field",
-    }
+    assert rules == {"job_title": "field_rule_salesforce_wins", "phone": "blocked_salesforce"}

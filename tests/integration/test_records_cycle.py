@@ -35,7 +35,7 @@ def records(stack: LocalStack) -> RecordsRepository:
 def marketing_records(records: RecordsRepository) -> dict[str, set[str]]:
     out: dict[str, set[str]] = defaultdict(set)
     for record in records.iterate():
-        if not record.is_deleted:
+        if not record.is_deleted and not record.not_visible:
             out[record.sobject].add(record.sf_id)
     return out
 
@@ -44,7 +44,10 @@ def marketing_people(people: PeopleRepository) -> dict[str, str]:
     return {
         p.sf_id: str(p.sf_type)
         for p in people.iterate()
-        if p.alias_of is None and p.sf_id and not p.fields.get("sfdc_is_deleted")
+        if p.alias_of is None
+        and p.sf_id
+        and not p.fields.get("sfdc_is_deleted")
+        and not p.fields.get("sfdc_not_visible")
     }
 
 
@@ -208,7 +211,7 @@ def test_every_object_first_copy_then_changes_made_in_salesforce(
 
 
 @pytest.mark.sync_objects("Lead,Task")
-def test_deletes_purged_while_the_sync_was_stopped_are_found_by_reconciling(
+def test_records_purged_while_the_sync_was_stopped_are_found_by_reconciling(
     stack: LocalStack,
     gate: CycleGate,
     org: EmulatorServer,
@@ -234,15 +237,17 @@ def test_deletes_purged_while_the_sync_was_stopped_are_found_by_reconciling(
     # when the sync resumes
     gate.release()
     gate.reached()
-    # then the purged records are marked deleted on the marketing side, and both sides are equal again
+    # then the purged records are no longer live on the marketing side: Salesforce shows the sync user a
+    # purged record and one it may no longer see the same way, so they are kept, marked not visible
+    # (not deleted), and both sides' live records are equal again
     for lead in leads:
-        assert people.get(person_id_for(lead)).fields["sfdc_is_deleted"] is True  # type: ignore[union-attr]
+        assert people.get(person_id_for(lead)).fields["sfdc_not_visible"] is True  # type: ignore[union-attr]
     for task in tasks:
-        assert records.get(task).is_deleted  # type: ignore[union-attr]
+        assert records.get(task).not_visible  # type: ignore[union-attr]
     assert marketing_people(people) == salesforce_people(emu, ("Lead",), FILTER)
     assert marketing_records(records)["Task"] == salesforce_records(emu, "Task")
     [run] = state.recent_cycles(1)
     stats = {s["sobject"]: s for s in run.stats}
     # (deleting a lead deletes its tasks too)
-    assert stats["Lead"]["deleted"] == 3
-    assert stats["Task"]["deleted"] == len(tasks_before - salesforce_records(emu, "Task")) >= 3
+    assert stats["Lead"]["hidden"] == 3
+    assert stats["Task"]["hidden"] == len(tasks_before - salesforce_records(emu, "Task")) >= 3

@@ -33,7 +33,7 @@ from sfsync.adapters.dynamo import PeopleRepository, StateRepository, StoredPers
 from sfsync.adapters.salesforce import SalesforceClient
 from sfsync.domain.cursor import from_stamp
 from sfsync.domain.people import PersonChange, person_id_for
-from sfsync.ports import Cursor, ObjectStats
+from sfsync.ports import AliasWrite, Cursor, ObjectStats
 from sfsync.services.pull import PullService, SliceResult
 from sfsync_local.dynamodb_local import DynamoDBLocal
 from sfsync_local.expected import salesforce_people
@@ -245,18 +245,24 @@ def checkpoint(state: StateRepository, cursor: Cursor) -> bool:
     return cursor.slices > 0
 
 
-def batch(people: PeopleRepository, changes: list[PersonChange]) -> bool:
-    return len(changes) > 1
+def batch(people: PeopleRepository, units: list[list[Any]]) -> bool:
+    return len(units) > 1
 
 
-def converting(people: PeopleRepository, *args: Any) -> bool:
-    """A write for a lead conversion: the lead's person now carrying its contact's id, or an alias
-    (in the Lead Lambda only conversions write aliases and merges)."""
-    if isinstance(args[0], list):
-        return any(
-            c.person_id != person_id_for(c.sf_id) and c.fields.get("sfdc_is_converted") for c in args[0]
-        )
-    return True
+def merging(people: PeopleRepository, units: list[list[Any]]) -> bool:
+    """A write that folds an identity into another (a merge or a conversion writes aliases)."""
+    return any(isinstance(w, AliasWrite) for unit in units for w in unit)
+
+
+def converting(people: PeopleRepository, units: list[list[Any]]) -> bool:
+    """A write for a lead conversion: the lead's person now carrying its contact's id."""
+    return any(
+        isinstance(w, PersonChange)
+        and w.person_id != person_id_for(w.sf_id)
+        and w.fields.get("sfdc_is_converted")
+        for unit in units
+        for w in unit
+    )
 
 
 def window_completed(state: StateRepository, cycle_id: str, stats: ObjectStats) -> bool:
@@ -268,10 +274,10 @@ STEPS = {
     "save-cursor-with-job": Step(StateRepository, ("save_cursor",), with_new_job),
     "bulk-page": Step(BulkQuery, ("page",)),
     "query-window": Step(SalesforceClient, ("query_window",)),
-    "save-people": Step(PeopleRepository, ("save",), batch),
-    "merge-people": Step(PeopleRepository, ("merge",)),
-    # the first people write of a lead conversion (today: the person's save, before the alias)
-    "convert-lead": Step(PeopleRepository, ("save", "merge", "alias"), converting),
+    "save-people": Step(PeopleRepository, ("write",), batch),
+    "merge-people": Step(PeopleRepository, ("write",), merging),
+    # the people write of a lead conversion (the person and its contact id's alias, in one transaction)
+    "convert-lead": Step(PeopleRepository, ("write",), converting),
     "checkpoint": Step(StateRepository, ("save_cursor",), checkpoint),
     "bulk-delete": Step(BulkQuery, ("delete",)),
     "object-stats": Step(StateRepository, ("add_object_stats",), window_completed),
@@ -395,15 +401,16 @@ def test_a_crash_the_cycle_does_not_retry_is_resumed_by_the_next_cycle(
 ) -> None:
     # given a Lambda whose runtime dies right after storing a slice's people, before its checkpoint
     died: list[str] = []
-    save = PeopleRepository.save
+    write = PeopleRepository.write
 
-    def save_then_die(repository: PeopleRepository, changes: list[PersonChange]) -> None:
-        save(repository, changes)
+    def write_then_die(repository: PeopleRepository, units: list[list[PersonChange]]) -> list[str]:
+        conflicts = write(repository, units)
         if not died:
-            died.append(str(changes[0].sf_type))
+            died.append(str(units[0][0].sf_type))
             raise RuntimeExited("Runtime exited with error: signal: killed (injected)")
+        return conflicts
 
-    monkeypatch.setattr(PeopleRepository, "save", save_then_die)
+    monkeypatch.setattr(PeopleRepository, "write", write_then_die)
     # when the first cycle runs, then that object fails for this cycle and keeps its open window
     fresh.first_cycle()
     [sobject] = died

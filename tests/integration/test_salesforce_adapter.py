@@ -142,7 +142,11 @@ def test_jwt_bearer_login(server: EmulatorServer, emu: Emulator) -> None:
     assert sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False) is not None
 
 
-def test_probe_counts_newer_and_tail_rows_in_one_call(server: EmulatorServer, emu: Emulator) -> None:
+def test_probe_counts_newer_rows_and_marks_the_tail_in_one_call(
+    server: EmulatorServer, emu: Emulator
+) -> None:
+    from sf_emulator.store import OrgView
+    from sfsync.domain.cursor import TailMark
     from sfsync.ports import Watermark
 
     sf = client(server)
@@ -173,9 +177,17 @@ def test_probe_counts_newer_and_tail_rows_in_one_call(server: EmulatorServer, em
     fresh = emu.org.create("Lead", {"LastName": "Probe", "Company": "Probe Co"}, emu.admin_user_id)
     [lead] = sf.probe_changes({"Lead": mark})
     assert lead.newer >= 1
+    # a late commit lands in the tail: newer counts one less, and the tail's mark moves
     emu.org.set_modstamp(fresh["Id"], to_stamp(now - timedelta(minutes=5)))
     [lead_again] = sf.probe_changes({"Lead": mark})
-    assert lead_again.tail == lead.tail + 1 and lead_again.newer == lead.newer - 1
+    assert lead_again.newer == lead.newer - 1 and lead_again.tail != lead.tail
+    seen = OrgView(emu.org, emu.integration_user["Id"]).iter_records(emu.org.object("Lead"), True)
+    rows = [r for r in seen if str(mark.tail_start) <= r["SystemModstamp"] <= mark.stamp]
+    assert lead_again.tail == TailMark().add((r["Id"], r["SystemModstamp"]) for r in rows).fingerprint
+    # and the same row restamped elsewhere in the tail: the same count, another mark
+    emu.org.set_modstamp(fresh["Id"], to_stamp(now - timedelta(minutes=6)))
+    [restamped] = sf.probe_changes({"Lead": mark})
+    assert restamped.newer == lead_again.newer and restamped.tail != lead_again.tail
 
 
 def test_probe_of_an_unknown_object_fails_that_object_alone(server: EmulatorServer, emu: Emulator) -> None:

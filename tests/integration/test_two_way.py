@@ -11,11 +11,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from sf_emulator.app import Fault
 from sf_emulator.server import EmulatorServer
+from sfsync import wiring
 from sfsync.adapters.dynamo import PeopleRepository, StateRepository
 from sfsync.domain.people import FieldChange, PersonChange, person_id_for
 from sfsync.errors import InvalidRequestError
@@ -53,6 +55,13 @@ def stack(shared: tuple[LocalStack, CycleGate]) -> LocalStack:
 @pytest.fixture
 def gate(shared: tuple[LocalStack, CycleGate]) -> CycleGate:
     return shared[1]
+
+
+def conflicts(people: PeopleRepository, person_id: str, field: str) -> list[dict[str, object]]:
+    """The person's change-log entries for ``field`` that a rule decided."""
+    return [
+        c for e in people.change_log(person_id) for c in e["changes"] if c["field"] == field and c.get("rule")
+    ]
 
 
 def lead_of_this_test(org: EmulatorServer, people: PeopleRepository, index: int) -> str:
@@ -119,12 +128,58 @@ def test_same_field_changed_on_both_sides_takes_the_objects_winner(
     assert contact_row["Title"] == contact_person.fields["job_title"] == "Salesforce title"
     assert (lead_row["City"], lead_person.fields["phone"]) == ("Porto", "+351 21 000 0000")
     assert (contact_row["MailingCity"], contact_person.fields["phone"]) == ("Braga", "+351 21 111 1111")
-    # and the rule that decided is in each person's change log
-    rules = [c.get("rule", "") for e in people.change_log(person_id_for(lead)) for c in e["changes"]]
-    assert "changed on both sides: marketing wins for Lead" in rules
-    rules = [c.get("rule", "") for e in people.change_log(person_id_for(contact)) for c in e["changes"]]
-    assert "changed on both sides: salesforce wins for Contact" in rules
+    # and each person's change log keeps the conflict: both values, both sources, the rule that decided
+    [lead_conflict] = conflicts(people, person_id_for(lead), "job_title")
+    assert lead_conflict["rule"] == "conflict_marketing_wins"
+    assert (lead_conflict["marketing"], lead_conflict["salesforce"]) == (
+        "Marketing title",
+        "Salesforce title",
+    )
+    [contact_conflict] = conflicts(people, person_id_for(contact), "job_title")
+    assert contact_conflict["rule"] == "conflict_salesforce_wins"
+    assert (contact_conflict["marketing"], contact_conflict["salesforce"]) == (
+        "Marketing title",
+        "Salesforce title",
+    )
     assert people.pending_ids("Lead", 10) == [] and people.pending_ids("Contact", 10) == []
+
+
+def test_a_salesforce_edit_between_the_pull_and_the_push_is_not_overwritten(
+    stack: LocalStack,
+    gate: CycleGate,
+    org: EmulatorServer,
+    marketing: MarketingService,
+    people: PeopleRepository,
+    state: StateRepository,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    contact = live_ids(org, people, "Contact", 3)[2]
+    person = person_id_for(contact)
+    # given a contact's title changed on the marketing side, waiting to be pushed
+    marketing.update_person(person, {"job_title": "Set in marketing"})
+    # when someone edits the same field in Salesforce after the cycle's pull of contacts is done and
+    # before its push begins
+    pulled_before = state.watermark("Contact")
+    make_pusher, edited = wiring.pusher, []
+
+    def pusher_after_an_edit(*args: Any, **kwargs: Any) -> Any:
+        if not edited and state.watermark("Contact") != pulled_before:
+            sf_edit(org, "Contact", contact, {"Title": "Set in Salesforce"})
+            edited.append(contact)
+        return make_pusher(*args, **kwargs)
+
+    monkeypatch.setattr(wiring, "pusher", pusher_after_an_edit)
+    next_cycle(gate)
+    # then Salesforce's value stands on both sides (Salesforce wins for a contact): the push did not
+    # overwrite it, and the change log keeps the conflict with both values
+    assert edited == [contact]
+    stored = people.get(person)
+    assert stored is not None
+    assert sf_row(org, contact)["Title"] == stored.fields["job_title"] == "Set in Salesforce"
+    assert "job_title" not in stored.pending
+    [conflict] = conflicts(people, person, "job_title")
+    assert conflict["rule"] == "conflict_salesforce_wins"
+    assert (conflict["marketing"], conflict["salesforce"]) == ("Set in marketing", "Set in Salesforce")
 
 
 def test_bad_requests_are_refused_whole_and_change_nothing(

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sfsync.domain.cursor import Position, Window
-from sfsync.domain.people import PERSON_MAPPINGS, FieldChange, PersonChange
+from sfsync.domain.cursor import Position, TailMark, Window
+from sfsync.domain.people import PERSON_MAPPINGS, FieldChange, PersonChange, PersonRef
 from sfsync.domain.records import FieldInfo, RecordChange
 from sfsync.errors import RetriableError
-from sfsync.ports import ChangeProbe, Cursor, CycleRun, Lease, ObjectStats, PersonRef, Watermark
+from sfsync.ports import AliasWrite, ChangeProbe, Cursor, CycleRun, Lease, ObjectStats, Watermark
 
 # Id key prefix -> object, for the objects the unit tests use.
 PREFIXES = {
@@ -74,13 +74,14 @@ class FakeSalesforce:
         self.calls += 1
         out = []
         for sobject, mark in watermarks.items():
-            stamps = [r["SystemModstamp"] for r in self.records.values()]
-            newer = sum(1 for s in stamps if s > mark.stamp)
-            tail = sum(
-                1 for s in stamps if mark.tail_start is not None and mark.tail_start <= s <= mark.stamp
+            rows = [r for r in self.records.values() if PREFIXES.get(r["Id"][:3], sobject) == sobject]
+            newer = sum(1 for r in rows if r["SystemModstamp"] > mark.stamp)
+            tail_from = mark.tail_start or mark.stamp
+            tail = TailMark().add(
+                (r["Id"], r["SystemModstamp"]) for r in rows if tail_from <= r["SystemModstamp"] <= mark.stamp
             )
             error = f"probing {sobject} failed: 400 INVALID_TYPE" if sobject in self.refused else None
-            out.append(ChangeProbe(sobject, newer, tail, error))
+            out.append(ChangeProbe(sobject, newer, tail.fingerprint, error))
         return out
 
     def query_window(
@@ -201,12 +202,23 @@ class FakeState:
 
 
 class FakePeople:
+    """People and aliases with versions. Keeps PeopleRepository's contract (tests/contract): every
+    write is conditional on the version read, or on absence for a new person; a unit of writes lands
+    whole or not at all."""
+
     def __init__(self) -> None:
-        self.people: dict[str, PersonChange] = {}
+        self.people: dict[str, PersonChange] = {}  # as last written (its version: expected_version + 1)
+        self.aliases: dict[str, str] = {}
+        self.alias_versions: dict[str, int] = {}
         self.writes = 0
         self.crash_after_writes: int | None = None
-        self.aliases: dict[str, str] = {}
         self.logged: dict[str, list[FieldChange]] = {}
+
+    def version(self, person_id: str) -> int | None:
+        """The stored version of a person or alias; None when absent."""
+        if person_id in self.people:
+            return (self.people[person_id].expected_version or 0) + 1
+        return self.alias_versions.get(person_id)
 
     def delete(self, person_id: str) -> None:
         self.people.pop(person_id, None)
@@ -218,32 +230,62 @@ class FakePeople:
         out = {}
         for pid in person_ids:
             if pid in self.aliases:
-                out[pid] = PersonRef(pid, "alias", None, alias_of=self.aliases[pid])
+                out[pid] = PersonRef(
+                    pid, "alias", None, alias_of=self.aliases[pid], version=self.alias_versions[pid]
+                )
             elif pid in self.people:
                 person = self.people[pid]
                 out[pid] = PersonRef(
                     pid,
                     person.digest,
                     person.sf_type,
-                    fields=dict(person.fields),
+                    fields=dict(person.fields) if full else None,
                     sf_id=person.sf_id,
-                    version=(person.expected_version or 0) + 1,
-                    pending=dict(person.pending),
+                    version=self.version(pid) or 0,
+                    pending=dict(person.pending) if full else None,
+                    push_error=person.push_error,
                 )
         return out
 
-    def fields_of(self, person_id: str) -> dict[str, Any] | None:
-        person = self.people.get(person_id)
-        return dict(person.fields) if person else None
+    def save(self, changes: Sequence[PersonChange]) -> list[str]:
+        latest = {change.person_id: change for change in changes}
+        return self.write([[c] for c in latest.values()])
 
-    def merge(self, loser_id: str, winner: PersonChange) -> None:
-        self.people[winner.person_id] = winner
-        self.people.pop(loser_id, None)
-        self.aliases[loser_id] = winner.person_id
+    def write(self, units: Sequence[Sequence[PersonChange | AliasWrite]]) -> list[str]:
+        conflicts: list[str] = []
+        for unit in units:
+            if not all(self._holds(w) for w in unit):
+                conflicts += [w.person_id for w in unit]
+                continue
+            for write in unit:
+                if self.crash_after_writes is not None and self.writes >= self.crash_after_writes:
+                    self.crash_after_writes = None
+                    raise RetriableError("simulated crash in the middle of a batch")
+                self._apply(write)
+                self.writes += 1
+        return conflicts
 
-    def alias(self, person_id: str, target_id: str) -> None:
-        self.people.pop(person_id, None)
-        self.aliases[person_id] = target_id
+    def alias(self, person_id: str, target_id: str, *, expected_version: int | None = None) -> bool:
+        return not self.write([[AliasWrite(person_id, target_id, expected_version)]])
+
+    def _holds(self, write: PersonChange | AliasWrite) -> bool:
+        current = self.version(write.person_id)
+        if write.expected_version is not None:
+            return current == write.expected_version
+        if isinstance(write, AliasWrite):
+            return current is None or self.aliases.get(write.person_id) == write.target_id
+        return current is None
+
+    def _apply(self, write: PersonChange | AliasWrite) -> None:
+        if isinstance(write, AliasWrite):
+            self.alias_versions[write.person_id] = (self.version(write.person_id) or 0) + 1
+            self.people.pop(write.person_id, None)
+            self.aliases[write.person_id] = write.target_id
+            return
+        if write.person_id in self.aliases:  # a person written over an alias keeps counting its version
+            del self.aliases[write.person_id]
+            del self.alias_versions[write.person_id]
+        self.people[write.person_id] = write
 
     def live_page(self, sf_type: str, after: str | None, limit: int) -> tuple[dict[str, str], str | None]:
         keys = sorted(k for k in self.people if after is None or k > after)
@@ -251,28 +293,22 @@ class FakePeople:
         found = {
             self.people[k].sf_id: k
             for k in page
-            if self.people[k].sf_type == sf_type and not self.people[k].deleted
+            if self.people[k].sf_type == sf_type
+            and not self.people[k].deleted
+            and not self.people[k].not_visible
         }
         return found, page[-1] if rest else None
-
-    def mark_deleted(self, person_ids: Sequence[str]) -> int:
-        for pid in person_ids:
-            person = self.people[pid]
-            fields = {**person.fields, "sfdc_is_deleted": True}
-            self.people[pid] = PersonChange(pid, person.sf_id, person.sf_type, fields, person.system_modstamp)
-        return len(person_ids)
 
     def live(self) -> dict[str, PersonChange]:
         return {pid: p for pid, p in self.people.items() if not p.deleted}
 
-    def save(self, changes: Sequence[PersonChange]) -> list[str]:
-        for change in changes:
-            if self.crash_after_writes is not None and self.writes >= self.crash_after_writes:
-                self.crash_after_writes = None
-                raise RetriableError("simulated crash in the middle of a batch")
-            self.people[change.person_id] = change
-            self.writes += 1
-        return []
+    def pending_ids(self, sf_type: str, limit: int) -> list[str]:
+        pending = [
+            p
+            for p in self.people.values()
+            if p.pending and p.sf_id and p.sf_type == sf_type and not p.deleted and not p.parked
+        ]
+        return [p.person_id for p in pending][:limit]
 
 
 class FakeRecords:
@@ -280,6 +316,7 @@ class FakeRecords:
         self.records: dict[str, RecordChange] = {}
         self.writes = 0
         self.moves: list[tuple[str, str]] = []
+        self.hidden: set[str] = set()
 
     def lookup(self, sf_ids: Sequence[str]) -> dict[str, str]:
         return {i: self.records[i].digest for i in sf_ids if i in self.records}
@@ -287,6 +324,7 @@ class FakeRecords:
     def save(self, changes: Sequence[RecordChange]) -> None:
         for change in changes:
             self.records[change.sf_id] = replace(change)
+            self.hidden.discard(change.sf_id)
             self.writes += 1
 
     def move_person(self, from_person: str, to_person: str) -> int:
@@ -299,13 +337,17 @@ class FakeRecords:
     def live_page(self, sobject: str, after: str | None, limit: int) -> tuple[list[str], str | None]:
         keys = sorted(k for k in self.records if after is None or k > after)
         page, rest = keys[:limit], keys[limit:]
-        ids = [k for k in page if self.records[k].sobject == sobject and not self.records[k].deleted]
+        ids = [
+            k
+            for k in page
+            if self.records[k].sobject == sobject and not self.records[k].deleted and k not in self.hidden
+        ]
         return ids, page[-1] if rest else None
 
-    def mark_deleted(self, sf_ids: Sequence[str]) -> int:
-        for sf_id in sf_ids:
-            self.records[sf_id] = replace(self.records[sf_id], deleted=True)
-        return len(sf_ids)
+    def mark_not_visible(self, sf_ids: Sequence[str]) -> int:
+        fresh = [i for i in sf_ids if i in self.records and i not in self.hidden]
+        self.hidden.update(fresh)
+        return len(fresh)
 
     def of_person(self, person_id: str, kind: str) -> list[RecordChange]:
         return [r for r in self.records.values() if r.person_id == person_id and r.kind == kind]

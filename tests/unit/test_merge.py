@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sfsync.domain.merge import FieldPolicy, three_way
+from sfsync.domain.merge import Decision, FieldPolicy, Rule, three_way
 
 BASE = {"email": "a@x.example", "title": "Buyer", "phone": "1"}
 
@@ -11,7 +11,7 @@ def test_a_field_changed_on_one_side_takes_that_side() -> None:
     result = three_way(BASE, {**BASE, "title": "CFO"}, {**BASE, "phone": "2"}, sf_type="Lead")
     assert result.to_salesforce == {"title": "CFO"} and result.to_marketing == {"phone": "2"}
     assert result.base == {"email": "a@x.example", "title": "CFO", "phone": "2"}
-    assert result.decisions == []  # one-sided changes need no rule
+    assert result.decisions == {}  # one-sided changes need no rule
 
 
 def test_a_field_changed_on_both_takes_the_objects_winner() -> None:
@@ -19,8 +19,11 @@ def test_a_field_changed_on_both_takes_the_objects_winner() -> None:
     assert lead.to_salesforce == {"title": "CFO"} and lead.to_marketing == {}
     contact = three_way(BASE, {**BASE, "title": "CFO"}, {**BASE, "title": "CEO"}, sf_type="Contact")
     assert contact.to_marketing == {"title": "CEO"} and contact.to_salesforce == {}
-    [decision] = contact.decisions
-    assert decision.field == "title" and "salesforce wins for Contact" in decision.rule
+    # each conflict says which rule decided, with both sides' values
+    assert lead.decisions == {"title": Decision("title", Rule.CONFLICT_MARKETING_WINS, "CFO", "CEO", "CFO")}
+    assert contact.decisions == {
+        "title": Decision("title", Rule.CONFLICT_SALESFORCE_WINS, "CFO", "CEO", "CEO")
+    }
 
 
 def test_a_field_rule_overrides_the_objects_winner() -> None:
@@ -28,7 +31,8 @@ def test_a_field_rule_overrides_the_objects_winner() -> None:
     result = three_way(
         BASE, {**BASE, "title": "CFO"}, {**BASE, "title": "CEO"}, sf_type="Lead", policy=policy
     )
-    assert result.to_marketing == {"title": "CEO"} and "(field rule)" in result.decisions[0].rule
+    assert result.to_marketing == {"title": "CEO"}
+    assert result.decisions["title"].rule is Rule.FIELD_RULE_SALESFORCE_WINS
 
 
 def test_the_same_change_on_both_sides_is_written_nowhere() -> None:
@@ -48,7 +52,9 @@ def test_a_blocked_source_is_ignored_and_nothing_echoes() -> None:
     sf = {**BASE, "title": "Changed in CRM"}
     result = three_way(BASE, BASE, sf, sf_type="Contact", policy=policy)
     assert result.to_marketing == {} and result.to_salesforce == {}
-    assert "blocked" in result.decisions[0].rule and result.decisions[0].value == "Buyer"
+    assert result.decisions == {
+        "title": Decision("title", Rule.BLOCKED_SALESFORCE, "Buyer", "Changed in CRM", "Buyer")
+    }
     # the next round still neither writes the CRM's value nor pushes the kept one over it
     again = three_way(result.base, BASE, sf, sf_type="Contact", policy=policy)
     assert again.to_marketing == {} and again.to_salesforce == {}

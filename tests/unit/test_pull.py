@@ -69,10 +69,10 @@ def test_first_copy_copies_every_lead_in_bounded_slices(sf, state, people, clock
         sf.put(lead_row(stamp(second)))
     # when the object is drained 3 records at a time
     slices = drain(service(sf, state, people, clock))
-    # then every lead is a person exactly once, and the watermark is the window's start time
+    # then every lead is a person exactly once, and the watermark is where the window ended
     assert slices == 3
     assert set(people.people) == {person_id_for(i) for i in sf.records}
-    assert state.watermarks["Lead"] == "2026-11-20T12:00:00.000+0000"
+    assert state.watermarks["Lead"] == "2026-11-20T11:59:59.999+0000"  # the second before it opened
     assert "Lead" not in state.cursors
 
 
@@ -188,7 +188,7 @@ def test_unfinished_first_copy_resumes_in_the_next_cycle(sf, state, people, cloc
     clock.advance(600)
     drain(svc, "c2")
     assert len(people.people) == 6
-    assert state.watermarks["Lead"] == window.upper
+    assert state.watermarks["Lead"] == window.watermark  # the window it began, not a new one
 
 
 def test_salesforce_errors_keep_the_checkpoint(sf, state, people, clock) -> None:
@@ -337,9 +337,10 @@ def test_a_field_changed_on_both_sides_takes_the_objects_winner_and_says_why(
     assert (stored.fields["phone"], stored.fields["score"]) == ("+1 555", 42)
     assert stored.pending == pending
     assert stored.expected_version == 4  # written over the version it was read at
-    rules = {c.field: c.rule for c in stored.log}
-    assert (
-        rules["job_title"]
-        == f"changed on both sides: {'marketing' if sf_type == 'Lead' else 'salesforce'} wins for {sf_type}"
-    )
-    assert rules["phone"] == ""
+    # and the change log keeps both values of the conflict, both sources and the rule that decided
+    logged = {c.field: c for c in stored.log}
+    conflict = logged["job_title"]
+    assert (conflict.old, conflict.new) == ("Set in marketing", kept)
+    assert (conflict.marketing, conflict.salesforce) == ("Set in marketing", "Set in Salesforce")
+    assert conflict.rule == ("conflict_marketing_wins" if sf_type == "Lead" else "conflict_salesforce_wins")
+    assert logged["phone"].rule == "" and logged["phone"].conflict is None  # one-sided: no rule

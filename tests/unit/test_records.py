@@ -17,6 +17,7 @@ from sfsync.domain.records import (
     person_view,
 )
 from sfsync.errors import RetriableError
+from sfsync.ports import AliasWrite
 from sfsync.services.pull import PullService
 from tests.unit.builders import contact_row, lead_row, stamp
 from tests.unit.fakes import FakePeople, FakeRecords, FakeSalesforce, FakeState
@@ -293,31 +294,37 @@ def test_a_watermark_older_than_the_recycle_bin_reconciles_ids_before_its_window
     for record in rows:
         world.sf.put(record)
     world.cycle("c1", sobject)
-    world.pull.slice_records = 2  # the reconcile pages through 2 stored records per slice
+    world.pull.reconciler.page_size = 2  # the reconcile pages through 2 stored records per slice
     # given the sync stopped for 20 days, while two records were deleted and purged from the recycle bin
     world.now += timedelta(days=20)
     for gone in rows[:2]:
         del world.sf.records[gone["Id"]]
     world.touch(rows[4], Description="edited while stopped")
     # when the object syncs again
-    slices, deleted = 0, 0
+    slices, hidden = 0, 0
     while True:
         result = world.pull.pull_slice(sobject, "c2")
-        slices, deleted = slices + 1, deleted + result.stats.deleted
+        slices, hidden = slices + 1, hidden + result.stats.hidden
         if not result.more:
             break
-    # then the purged records are marked deleted, the rest stay, and the window brings the edit
-    assert deleted == 2 and slices >= 4
+    # then the purged records are no longer live: marked not visible (Salesforce shows the sync user
+    # a purged record and one it may no longer see the same way), kept, not deleted; the rest stay,
+    # and the window brings the edit
+    assert hidden == 2 and slices >= 4
     if sobject == "Lead":
-        live = {p.sf_id for p in world.people.live().values()}
+        people = world.people.live().values()
+        live = {p.sf_id for p in people if not p.not_visible}
+        assert {p.sf_id for p in people if p.not_visible} == {r["Id"] for r in rows[:2]}
         edited = world.people.people[person_id_for(rows[4]["Id"])].fields["notes"]
     else:
-        live = {i for i, r in world.records.records.items() if not r.deleted}
+        live = {
+            i for i, r in world.records.records.items() if not r.deleted and i not in world.records.hidden
+        }
         edited = world.records.records[rows[4]["Id"]].fields["Description"]
     assert live == {r["Id"] for r in rows[2:]} and edited == "edited while stopped"
     # and the next window does not reconcile again
     world.now += timedelta(minutes=5)
-    assert world.pull.pull_slice(sobject, "c3").stats.deleted == 0
+    assert world.pull.pull_slice(sobject, "c3").stats.hidden == 0
     assert world.state.cursor(sobject) is None
 
 
@@ -333,7 +340,10 @@ def test_a_merge_that_lands_while_children_are_written_still_moves_them() -> Non
 
     def save_then_merge(changes: Any) -> None:
         # the Contact slice merges (and moves the loser's records) between our lookup and our write
-        world.people.merge(person_id_for(loser["Id"]), world.people.people[person_id_for(winner["Id"])])
+        loser_id = person_id_for(loser["Id"])
+        world.people.write(
+            [[AliasWrite(loser_id, person_id_for(winner["Id"]), world.people.version(loser_id))]]
+        )
         world.records.move_person(person_id_for(loser["Id"]), person_id_for(winner["Id"]))
         save(changes)
 

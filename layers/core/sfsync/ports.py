@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from .domain.cursor import Position, Window
-from .domain.people import FieldChange, PersonChange
+from .domain.people import FieldChange, PersonChange, PersonRef
 from .domain.records import FieldInfo, RecordChange
 
 T = TypeVar("T")
@@ -26,26 +26,28 @@ class Lease:
 
 @dataclass(frozen=True)
 class Watermark:
-    """The last window an object completed: its upper bound, and how many rows it saw in its tail.
+    """The last window an object completed: its upper bound, and what it read in its tail.
 
-    The tail is ``[tail_start, stamp]`` (the lookback before the watermark): a later count of
-    rows there that differs from ``tail_count`` means a transaction committed late with an
-    older SystemModstamp.
+    The tail is ``[tail_start, stamp]`` (the lookback before the watermark). A later probe of the
+    tail whose mark (``TailMark.fingerprint`` of the rows' Id and SystemModstamp) differs from
+    ``tail_digest`` means a transaction committed there late: a row added, or a row read then updated
+    again with an older stamp.
     """
 
     stamp: str
     tail_start: str | None = None
     tail_count: int | None = None
+    tail_digest: str | None = None
 
 
 @dataclass(frozen=True)
 class ChangeProbe:
-    """Salesforce's answer to "anything newer than my watermark?" for one object."""
+    """Salesforce's answer to "anything changed since my watermark?" for one object."""
 
     sobject: str
     newer: int  # rows with SystemModstamp > watermark (deleted rows included)
-    tail: int  # rows with SystemModstamp in the tail (deleted rows included)
-    error: str | None = None  # Salesforce refused this object's count (e.g. an unknown object)
+    tail: str | None  # the tail's mark (fingerprint), None when it was too long to mark in one page
+    error: str | None = None  # Salesforce refused this object's probe (e.g. an unknown object)
 
 
 @dataclass
@@ -58,6 +60,7 @@ class Cursor:
     position: Position | None = None
     slices: int = 0
     tail_count: int = 0  # rows read so far with SystemModstamp in the window's tail
+    tail_total: int = 0  # their TailMark sum
     bulk_job: str | None = None  # the Bulk API 2.0 query job a first copy reads, and where it stands
     bulk_locator: str | None = None
     # Set when the watermark is older than Salesforce keeps deleted rows: before the window, the
@@ -75,6 +78,7 @@ class ObjectStats:
     updated: int = 0
     skipped: int = 0
     deleted: int = 0
+    hidden: int = 0  # records no longer in the sync user's view (reconcile: purged, or sharing)
     merged: int = 0
     converted: int = 0
     filtered: int = 0  # rows the sync filter field turned away
@@ -90,6 +94,7 @@ class ObjectStats:
         "updated",
         "skipped",
         "deleted",
+        "hidden",
         "merged",
         "converted",
         "filtered",
@@ -335,21 +340,6 @@ class SyncErrorRecord:
 
 
 @dataclass(frozen=True)
-class PersonRef:
-    """What is stored of a person, to decide what a pulled row changes and to merge it field by field."""
-
-    person_id: str
-    digest: str
-    sf_type: str | None
-    alias_of: str | None = None  # a merged-away or converted identity points at the surviving person
-    version: int = 0  # bumped by every write: a write merged against version n fails if it moved on
-    fields: dict[str, Any] | None = None
-    pending: dict[str, Any] | None = None  # marketing changes not yet in Salesforce: field -> its base
-    sf_id: str | None = None
-    push_error: str | None = None  # the code of the last push Salesforce refused (out of the index)
-
-
-@dataclass(frozen=True)
 class Page(Generic[T]):
     """One page of a list: its items, and the key the next page starts after (None: no more)."""
 
@@ -370,6 +360,7 @@ class StoredRecord:
     parent_id: str | None
     merged_into: str | None
     sf_modstamp: str
+    not_visible: bool = False  # gone from the sync user's view (services.reconcile)
 
 
 class RecordReader(Protocol):
@@ -386,39 +377,46 @@ class RecordReader(Protocol):
     ) -> Page[StoredRecord]: ...
 
 
+@dataclass(frozen=True)
+class AliasWrite:
+    """Make ``person_id`` an alias of ``target_id``, on the condition that it is still at the version
+    it was read at (a person folding into another), or, with ``expected_version`` None, that it is
+    absent or already that alias (an identity that points at its person from now on)."""
+
+    person_id: str
+    target_id: str
+    expected_version: int | None = None
+
+
 class PeoplePort(Protocol):
-    """The marketing database's people."""
+    """The marketing database's people. Every write is conditional: a person (or alias) on the version
+    it was read at, a new one on its absence; a write whose condition failed is not made, and its id
+    comes back for the caller to read again and build afresh."""
 
     def lookup(self, person_ids: Sequence[str], *, full: bool = True) -> dict[str, PersonRef]:
-        """What is stored under each id (missing ids are absent); aliases are returned, not followed.
-        ``full=False`` leaves out the fields and pending changes (identity only: linking records)."""
-        ...
-
-    def fields_of(self, person_id: str) -> dict[str, Any] | None:
-        """Every stored field of one person (for the rare merge and conversion paths)."""
+        """What is stored under each id (missing ids are absent), read strongly consistent; aliases
+        are returned, not followed. ``full=False`` leaves out the fields and pending changes
+        (identity only: linking records)."""
         ...
 
     def save(self, changes: Sequence[PersonChange]) -> list[str]:
-        """Write the people: new ones in batches; stored ones (``expected_version`` set) each on the
-        condition that it is still at that version, with their change log. Returns the ids whose
-        version had moved on (a marketing edit landed meanwhile): those were not written."""
+        """Write people, each on its own condition (``expected_version``: the version read, None for a
+        new person), with its change log. Returns the ids whose condition failed."""
         ...
 
-    def merge(self, loser_id: str, winner: PersonChange) -> None:
-        """In one transaction: store ``winner`` and turn ``loser_id`` into an alias of it."""
+    def write(self, units: Sequence[Sequence[PersonChange | AliasWrite]]) -> list[str]:
+        """Write each unit in one transaction (a merge: the survivor and the aliases of its old
+        identities), every item on its condition. Returns the ids of the units that were not
+        written because a condition failed; the other units are written."""
         ...
 
-    def alias(self, person_id: str, target_id: str) -> None:
-        """Make ``person_id`` point at ``target_id`` (idempotent)."""
+    def alias(self, person_id: str, target_id: str, *, expected_version: int | None = None) -> bool:
+        """Make ``person_id`` point at ``target_id`` (see ``AliasWrite``); False if its condition failed."""
         ...
 
     def live_page(self, sf_type: str, after: str | None, limit: int) -> tuple[dict[str, str], str | None]:
-        """One scan page of live people of ``sf_type`` (reconciliation only): Salesforce id -> person
-        id, and where the next page starts (None: done)."""
-        ...
-
-    def mark_deleted(self, person_ids: Sequence[str]) -> int:
-        """Mark people deleted in Salesforce (kept, with ``sfdc_is_deleted``); how many changed."""
+        """One scan page of the people of ``sf_type`` the sync holds as live and visible in Salesforce
+        (reconciliation only): Salesforce id -> person id, and where the next page starts (None: done)."""
         ...
 
     def delete(self, person_id: str) -> None:
@@ -466,8 +464,9 @@ class RecordsPort(Protocol):
         where the next page starts (None: done)."""
         ...
 
-    def mark_deleted(self, sf_ids: Sequence[str]) -> int:
-        """Mark records deleted in Salesforce (kept, with ``is_deleted``); how many changed."""
+    def mark_not_visible(self, sf_ids: Sequence[str]) -> int:
+        """Mark records Salesforce no longer shows the sync user (kept, with ``not_visible``, until a
+        pull stores them again); how many changed."""
         ...
 
 

@@ -71,7 +71,16 @@ def planner() -> Planner:
     probe = salesforce if cfg.salesforce_secret_arn else None
     people = _people(cfg.people_table, cfg.state_table) if cfg.people_table else None
     pending = (lambda sf_type: bool(people.pending_ids(sf_type, 1))) if people is not None else None
-    return Planner(state(), cfg.sync_objects, cfg.lease_seconds, utc_now, probe, pending)
+    return Planner(
+        state(),
+        cfg.sync_objects,
+        cfg.lease_seconds,
+        utc_now,
+        probe,
+        pending,
+        lookback_seconds=cfg.lookback_seconds,
+        reconcile_after_days=cfg.reconcile_after_days,
+    )
 
 
 def finisher() -> Finisher:

@@ -47,7 +47,17 @@ from ..domain.cursor import Position, Window, to_stamp
 from ..domain.people import FieldChange, PersonChange
 from ..domain.records import FieldInfo
 from ..errors import FatalError, RetriableError
-from ..ports import Cursor, CycleRun, Lease, ObjectStats, Page, PersonRef, SyncErrorRecord, Watermark
+from ..ports import (
+    AliasWrite,
+    Cursor,
+    CycleRun,
+    Lease,
+    ObjectStats,
+    Page,
+    PersonRef,
+    SyncErrorRecord,
+    Watermark,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -121,6 +131,7 @@ class WatermarkItem(_StateModel):
     stamp = UnicodeAttribute()
     tail_start = UnicodeAttribute(null=True)
     tail_count = NumberAttribute(null=True)
+    tail_digest = UnicodeAttribute(null=True)
 
 
 class CursorItem(_StateModel):
@@ -131,6 +142,7 @@ class CursorItem(_StateModel):
     position_id = UnicodeAttribute(null=True)
     slices = NumberAttribute(default=0)
     tail_count = NumberAttribute(default=0)
+    tail_total = NumberAttribute(default=0)
     bulk_job = UnicodeAttribute(null=True)
     bulk_locator = UnicodeAttribute(null=True)
     reconcile = BooleanAttribute(null=True)
@@ -166,6 +178,7 @@ class CycleObjectItem(_StateModel):
     updated = NumberAttribute(default=0)
     skipped = NumberAttribute(default=0)
     deleted = NumberAttribute(default=0)
+    hidden = NumberAttribute(default=0)
     merged = NumberAttribute(default=0)
     converted = NumberAttribute(default=0)
     filtered = NumberAttribute(default=0)
@@ -290,6 +303,7 @@ class StateRepository:
                 str(item.stamp),
                 item.tail_start,
                 int(item.tail_count) if item.tail_count is not None else None,
+                item.tail_digest,
             )
             for item in WatermarkItem.batch_get(keys, consistent_read=True)
         }
@@ -318,6 +332,7 @@ class StateRepository:
             position=position,
             slices=int(item.slices or 0),
             tail_count=int(item.tail_count or 0),
+            tail_total=int(item.tail_total or 0),
             bulk_job=item.bulk_job,
             bulk_locator=item.bulk_locator,
             reconcile=bool(item.reconcile),
@@ -336,6 +351,7 @@ class StateRepository:
             position_id=cursor.position.record_id if cursor.position else None,
             slices=cursor.slices,
             tail_count=cursor.tail_count,
+            tail_total=cursor.tail_total,
             bulk_job=cursor.bulk_job,
             bulk_locator=cursor.bulk_locator,
             reconcile=cursor.reconcile or None,
@@ -371,6 +387,7 @@ class StateRepository:
                         stamp=watermark.stamp,
                         tail_start=watermark.tail_start,
                         tail_count=watermark.tail_count,
+                        tail_digest=watermark.tail_digest,
                     )
                 )
                 tx.delete(CursorItem(_object_pk(sobject), "CURSOR"))
@@ -577,10 +594,49 @@ def _person(item: PersonItem) -> StoredPerson:
     )
 
 
+# An item turned alias leaves every index and keeps no personal data.
+ALIAS_CLEARS = (
+    "sf_id",
+    "sf_type",
+    "email",
+    "company_id",
+    "fields",
+    "sf_modstamp",
+    "pending",
+    "push_type",
+    "pending_since",
+    "push_error",
+)
+
+
+def _hidden_or_deleted(fields: dict[str, Any]) -> bool:
+    return bool(fields.get("sfdc_is_deleted") or fields.get("sfdc_not_visible"))
+
+
+def _item_units(units: Sequence[Sequence[PersonChange | AliasWrite]]) -> list[int]:
+    """The unit of each item of a transaction, in the order DynamoDB reports cancellation reasons:
+    pynamodb sends every put (people, change-log entries) before every update (aliases)."""
+    puts: list[int] = []
+    updates: list[int] = []
+    for number, unit in enumerate(units):
+        for write in unit:
+            if isinstance(write, AliasWrite):
+                updates.append(number)
+            else:
+                puts += [number] * _size(write)
+    return puts + updates
+
+
+def _size(write: PersonChange | AliasWrite) -> int:
+    """Items a write puts in a transaction: the person (or alias), and its change-log entry."""
+    return 2 if isinstance(write, PersonChange) and write.log else 1
+
+
 def _log_item(
     person_id: str, version: int, at: str, log: Sequence[FieldChange], expires: int
 ) -> ChangeLogItem:
-    """One write's change log entry: its fields' old and new values, who changed them, which rule."""
+    """One write's change log entry: its fields' old and new values, who changed them, which rule, and
+    for a conflict both sides' values (``marketing``, ``salesforce``)."""
     sources = sorted({c.source for c in log})
     changes = [
         {
@@ -588,7 +644,8 @@ def _log_item(
             "old": c.old,
             "new": c.new,
             **({"source": c.source} if len(sources) > 1 else {}),
-            **({"rule": c.rule} if c.rule else {}),
+            **({"rule": str(c.rule)} if c.rule else {}),
+            **({"marketing": c.marketing, "salesforce": c.salesforce} if c.conflict is not None else {}),
         }
         for c in log
     ]
@@ -619,9 +676,9 @@ class PeopleRepository:
 
     @_classified
     def lookup(self, person_ids: Sequence[str], *, full: bool = True) -> dict[str, PersonRef]:
-        """A BatchGet costs the same read units whichever attributes it returns, but decoding every
-        person's fields took 45 s of a 100k first copy's records (measured): identity alone, unless
-        ``full``."""
+        """Strongly consistent (identity and versions are decided on what this returns). A BatchGet
+        costs the same read units whichever attributes it returns, but decoding every person's fields
+        took 45 s of a 100k first copy's records (measured): identity alone, unless ``full``."""
         if not person_ids:
             return {}
         unique = list(dict.fromkeys(person_ids))
@@ -640,38 +697,24 @@ class PeopleRepository:
                 sf_id=item.sf_id,
                 push_error=item.push_error,
             )
-            for item in PersonItem.batch_get(unique, attributes_to_get=wanted)
+            for item in PersonItem.batch_get(unique, consistent_read=True, attributes_to_get=wanted)
         }
 
     @_classified
-    def fields_of(self, person_id: str) -> dict[str, Any] | None:
-        person = self.get(person_id)
-        return dict(person.fields) if person else None
-
-    @_classified
-    def merge(self, loser_id: str, winner: PersonChange) -> None:
-        try:
-            with TransactWrite(connection=_connection(PersonItem)) as tx:
-                tx.save(self._item(winner, to_stamp(datetime.now(UTC))))
-                tx.save(self._alias_item(loser_id, winner.person_id))
-        except TransactWriteError as exc:
-            raise RetriableError(f"could not merge people: {exc.cause_response_message}") from exc
-
-    @_classified
-    def alias(self, person_id: str, target_id: str) -> None:
-        self._alias_item(person_id, target_id).save()
+    def alias(self, person_id: str, target_id: str, *, expected_version: int | None = None) -> bool:
+        return not self.write([[AliasWrite(person_id, target_id, expected_version)]])
 
     @staticmethod
-    def _alias_item(person_id: str, target_id: str) -> PersonItem:
-        return PersonItem(
-            person_id, alias_of=target_id, digest="alias", fields={}, synced_at=to_stamp(datetime.now(UTC))
-        )
-
-    @staticmethod
-    def _item(change: PersonChange, now: str, pending_since: str | None = None) -> PersonItem:
+    def _item(change: PersonChange, now: str) -> PersonItem:
         email = change.fields.get("email")
         company = change.fields.get("sfdc_account_id")
-        pushing = bool(change.pending) and bool(change.sf_id) and not change.deleted and not change.parked
+        pushing = (
+            bool(change.pending)
+            and bool(change.sf_id)
+            and not change.deleted
+            and not change.not_visible
+            and not change.parked
+        )
         return PersonItem(
             change.person_id,
             sf_id=change.sf_id or None,
@@ -685,79 +728,93 @@ class PeopleRepository:
             version=(change.expected_version or 0) + 1,
             pending=change.pending or None,
             push_type=change.sf_type if pushing else None,
-            pending_since=(pending_since or now) if pushing else None,
+            pending_since=now if pushing else None,
             push_error=change.push_error,
         )
 
     @_classified
     def save(self, changes: Sequence[PersonChange]) -> list[str]:
-        if not changes:
-            return []
-        now = to_stamp(datetime.now(UTC))
         latest: dict[str, PersonChange] = {}
-        for change in changes:  # one write per person even if a slice saw it twice
+        for change in changes:  # one write per person even if a caller passed it twice
             latest[change.person_id] = change
-        fresh = [c for c in latest.values() if c.expected_version is None]
-        stored = [c for c in latest.values() if c.expected_version is not None]
-        if fresh:
-            with PersonItem.batch_write() as batch:
-                for change in fresh:
-                    batch.save(self._item(change, now))
+        return self.write([[c] for c in latest.values()])
+
+    @_classified
+    def write(self, units: Sequence[Sequence[PersonChange | AliasWrite]]) -> list[str]:
+        """Units packed into transactions of up to 100 items (a unit never split); a unit whose
+        condition failed is left out and the rest of its transaction goes again."""
+        now = to_stamp(datetime.now(UTC))
         conflicts: list[str] = []
-        chunk: list[PersonChange] = []
+        chunk: list[Sequence[PersonChange | AliasWrite]] = []
         items = 0
-        for change in stored:  # as many people as fit: a push's settling writes no log entries
-            size = 2 if change.log else 1
+        for unit in units:
+            size = sum(_size(w) for w in unit)
+            if size > self.TRANSACTION_ITEMS:
+                raise FatalError(f"a write of {size} items cannot be one DynamoDB transaction")
             if chunk and items + size > self.TRANSACTION_ITEMS:
-                conflicts += self._save_conditionally(chunk, now)
+                conflicts += self._transact(chunk, now)
                 chunk, items = [], 0
-            chunk.append(change)
+            chunk.append(unit)
             items += size
         if chunk:
-            conflicts += self._save_conditionally(chunk, now)
+            conflicts += self._transact(chunk, now)
         return conflicts
 
-    def _save_conditionally(self, changes: list[PersonChange], now: str) -> list[str]:
-        """One transaction per chunk; a person whose version moved on cancels it, and the rest go
-        again without that person (its id is returned, for the caller to merge afresh)."""
+    def _transact(self, units: list[Sequence[PersonChange | AliasWrite]], now: str) -> list[str]:
+        """One transaction for the units; a unit with an item whose condition failed cancels it, and
+        the rest go again without that unit (its ids are returned, for the caller to build afresh)."""
         conflicts: list[str] = []
-        while changes:
+        while units:
             try:
                 with TransactWrite(connection=_connection(PersonItem)) as tx:
-                    for change in changes:
-                        tx.save(self._item(change, now), condition=self._at_version(change.expected_version))
-                        if change.log:
-                            tx.save(
-                                _log_item(
-                                    change.person_id,
-                                    (change.expected_version or 0) + 1,
-                                    now,
-                                    change.log,
-                                    self._log_expiry(),
-                                )
-                            )
+                    for unit in units:
+                        for write in unit:
+                            self._add(tx, write, now)
                 return conflicts
             except TransactWriteError as exc:
                 reasons = exc.cancellation_reasons or []
-                failed: set[str] = set()
-                index = 0
-                for change in changes:
-                    for _ in range(2 if change.log else 1):
-                        reason = reasons[index] if index < len(reasons) else None
-                        if reason is not None and reason.code == "ConditionalCheckFailed":
-                            failed.add(change.person_id)
-                        index += 1
+                failed = [
+                    number
+                    for number, reason in zip(_item_units(units), reasons, strict=False)
+                    if reason is not None and reason.code == "ConditionalCheckFailed"
+                ]
                 if not failed:
                     raise RetriableError(f"could not save people: {exc.cause_response_message}") from exc
-                conflicts += sorted(failed)
-                changes = [c for c in changes if c.person_id not in failed]
+                conflicts += [w.person_id for n in dict.fromkeys(failed) for w in units[n]]
+                units = [u for n, u in enumerate(units) if n not in failed]
         return conflicts
 
-    @staticmethod
-    def _at_version(version: int | None) -> Any:
-        if not version:
-            return PersonItem.version.does_not_exist() | (PersonItem.version == 0)
-        return PersonItem.version == version
+    def _add(self, tx: TransactWrite, write: PersonChange | AliasWrite, now: str) -> None:
+        if isinstance(write, AliasWrite):
+            held = (
+                PersonItem.person_id.does_not_exist() | (PersonItem.alias_of == write.target_id)
+                if write.expected_version is None
+                else PersonItem.version == write.expected_version
+            )
+            tx.update(  # the version counts on whatever the item was: a stale writer never matches it
+                PersonItem(write.person_id),
+                actions=[
+                    PersonItem.alias_of.set(write.target_id),
+                    PersonItem.digest.set("alias"),
+                    PersonItem.synced_at.set(now),
+                    PersonItem.version.set((PersonItem.version | 0) + 1),
+                    *(getattr(PersonItem, name).remove() for name in ALIAS_CLEARS),
+                ],
+                condition=held,
+            )
+            return
+        condition = (
+            PersonItem.person_id.does_not_exist()
+            if write.expected_version is None
+            else PersonItem.version == write.expected_version
+        )
+        tx.save(self._item(write, now), condition=condition)
+        if write.log:
+            tx.save(
+                _log_item(
+                    write.person_id, (write.expected_version or 0) + 1, now, write.log, self._log_expiry()
+                )
+            )
 
     @_classified
     def get(self, person_id: str) -> StoredPerson | None:
@@ -802,32 +859,10 @@ class PeopleRepository:
             if item.sf_type == sf_type
             and item.sf_id
             and item.alias_of is None
-            and not (item.fields.as_dict() if item.fields is not None else {}).get("sfdc_is_deleted")
+            and not _hidden_or_deleted(item.fields.as_dict() if item.fields is not None else {})
         }
         last = result.last_evaluated_key
         return page, str(last["person_id"]["S"]) if last else None
-
-    @_classified
-    def mark_deleted(self, person_ids: Sequence[str]) -> int:
-        changes = []
-        for item in PersonItem.batch_get(list(dict.fromkeys(person_ids))):
-            fields = item.fields.as_dict() if item.fields is not None else {}
-            if item.alias_of or fields.get("sfdc_is_deleted") or not item.sf_id:
-                continue
-            fields["sfdc_is_deleted"] = True
-            changes.append(
-                PersonChange(
-                    item.person_id,
-                    item.sf_id,
-                    str(item.sf_type),
-                    fields,
-                    str(item.sf_modstamp),
-                    expected_version=int(item.version or 0),
-                    log=[FieldChange("sfdc_is_deleted", False, True, "salesforce", "gone from Salesforce")],
-                )
-            )
-        conflicts = self.save(changes)
-        return len(changes) - len(conflicts)
 
     @_classified
     def log(self, person_id: str, changes: Sequence[FieldChange]) -> None:

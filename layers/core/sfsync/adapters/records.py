@@ -68,6 +68,7 @@ class RecordItem(Model):
     sobject = UnicodeAttribute()
     fields = MapAttribute[str, Any](default=dict)  # every field the sync user can see, by API name
     is_deleted = BooleanAttribute(default=False)
+    not_visible = BooleanAttribute(null=True)  # gone from the sync user's view (services.reconcile)
     merged_into = UnicodeAttribute(null=True)  # a merge loser's winner (Salesforce id)
     person_id = UnicodeAttribute(null=True)
     parent_id = UnicodeAttribute(null=True)
@@ -122,6 +123,7 @@ def _record(item: RecordItem) -> StoredRecord:
         kind=KINDS[type(item)],
         fields=item.fields.as_dict() if item.fields is not None else {},
         is_deleted=bool(item.is_deleted),
+        not_visible=bool(item.not_visible),
         person_id=item.person_id,
         parent_id=item.parent_id,
         merged_into=item.merged_into,
@@ -207,29 +209,32 @@ class RecordsRepository:
         start = {"sf_id": {"S": after}} if after else None
         # No filter expression: ``limit`` then bounds the items read, not only those returned.
         result = RecordItem.scan(limit=limit, last_evaluated_key=start, page_size=limit)
-        ids = [item.sf_id for item in result if item.sobject == sobject and not item.is_deleted]
+        ids = [
+            item.sf_id
+            for item in result
+            if item.sobject == sobject and not item.is_deleted and not item.not_visible
+        ]
         last = result.last_evaluated_key
         return ids, str(last["sf_id"]["S"]) if last else None
 
     @_classified
-    def mark_deleted(self, sf_ids: Sequence[str]) -> int:
-        changes = [
-            RecordChange(
-                sf_id=item.sf_id,
-                sobject=item.sobject,
-                kind=KINDS[type(item)],
-                fields=item.fields.as_dict() if item.fields is not None else {},
-                system_modstamp=item.sf_modstamp,
-                deleted=True,
-                parent_id=item.parent_id,
-                merged_into=item.merged_into,
-                person_id=item.person_id,
-            )
-            for item in RecordItem.batch_get(list(dict.fromkeys(sf_ids)))
-            if not item.is_deleted
-        ]
-        self.save(changes)
-        return len(changes)
+    def mark_not_visible(self, sf_ids: Sequence[str]) -> int:
+        """Flag each record not flagged yet; the digest is cleared, so the next pull of the record (once
+        the sync user sees it again) stores it, which clears the flag."""
+        marked = 0
+        keys = RecordItem.batch_get(list(dict.fromkeys(sf_ids)), attributes_to_get=["sf_id", "kind"])
+        for key in keys:
+            try:  # on the item's own model: pynamodb reads the answer back as that kind
+                type(key)(key.sf_id).update(
+                    actions=[RecordItem.not_visible.set(True), RecordItem.digest.set("")],
+                    condition=RecordItem.sf_id.exists() & RecordItem.not_visible.does_not_exist(),
+                )
+            except PynamoDBException as exc:
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+                continue  # gone meanwhile, or flagged already
+            marked += 1
+        return marked
 
     # -- the marketing side's reads -------------------------------------------------------------
     @_classified

@@ -23,7 +23,7 @@ from simple_salesforce.exceptions import SalesforceError as LibraryError
 from simple_salesforce.exceptions import SalesforceExpiredSession
 from simple_salesforce.format import format_soql
 
-from ..domain.cursor import Position, Window, soql_literal
+from ..domain.cursor import Position, TailMark, Window, soql_literal
 from ..domain.records import FieldInfo
 from ..errors import DeferredError, FatalError, RetriableError
 from ..observability import logger
@@ -469,7 +469,8 @@ class SalesforceClient:
         return found
 
     def probe_changes(self, watermarks: dict[str, Watermark]) -> list[ChangeProbe]:
-        """Two COUNT() queries per object (newer than the watermark; in its tail), deleted rows
+        """Per object, a COUNT() of rows newer than the watermark and the (Id, SystemModstamp) of the
+        rows in its tail (one page at most; a longer tail is reported unmarkable), deleted rows
         included, sent as Composite Batch requests of 25 subrequests: one API call for 12 objects."""
         names = list(watermarks)
         out: list[ChangeProbe] = []
@@ -478,11 +479,12 @@ class SalesforceClient:
             batch = []
             for sobject in chunk:
                 mark = watermarks[sobject]
-                base = f"SELECT COUNT() FROM {_identifier(sobject)} WHERE SystemModstamp"  # noqa: S608
+                name = _identifier(sobject)
                 tail_from = mark.tail_start or mark.stamp
                 for soql in (
-                    f"{base} > {soql_literal(mark.stamp)}",
-                    f"{base} >= {soql_literal(tail_from)} AND SystemModstamp <= {soql_literal(mark.stamp)}",
+                    f"SELECT COUNT() FROM {name} WHERE SystemModstamp > {soql_literal(mark.stamp)}",  # noqa: S608
+                    f"SELECT Id, SystemModstamp FROM {name} WHERE SystemModstamp >= "  # noqa: S608
+                    f"{soql_literal(tail_from)} AND SystemModstamp <= {soql_literal(mark.stamp)}",
                 ):
                     batch.append(
                         {"method": "GET", "url": f"v{self.api_version}/queryAll?q={quote_plus(soql)}"}
@@ -500,19 +502,24 @@ class SalesforceClient:
                 )
             for index, sobject in enumerate(chunk):
                 try:
-                    newer, tail = (self._count(sobject, results[2 * index + k]) for k in (0, 1))
-                except FatalError as exc:  # this object alone: the others' counts stand
-                    out.append(ChangeProbe(sobject, 0, 0, error=str(exc)))
+                    newer = int(self._page(sobject, results[2 * index]).get("totalSize", 0))
+                    tail = self._page(sobject, results[2 * index + 1])
+                except FatalError as exc:  # this object alone: the others' answers stand
+                    out.append(ChangeProbe(sobject, 0, None, error=str(exc)))
                     continue
-                out.append(ChangeProbe(sobject, newer, tail if watermarks[sobject].tail_start else 0))
+                rows = tail.get("records") or []
+                marked = tail.get("done", True) and len(rows) == int(tail.get("totalSize", len(rows)))
+                fingerprint = TailMark().add((r["Id"], r["SystemModstamp"]) for r in rows).fingerprint
+                out.append(ChangeProbe(sobject, newer, fingerprint if marked else None))
         return out
 
     @staticmethod
-    def _count(sobject: str, result: dict[str, Any]) -> int:
+    def _page(sobject: str, result: dict[str, Any]) -> dict[str, Any]:
+        """One Composite Batch query result's body, or the error its status and code classify as."""
         status = int(result.get("statusCode", 0))
         body = result.get("result")
         if status == 200 and isinstance(body, dict):
-            return int(body.get("totalSize", 0))
+            return body
         code = (
             body[0].get("errorCode", "")
             if isinstance(body, list) and body and isinstance(body[0], dict)

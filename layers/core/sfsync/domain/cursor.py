@@ -11,6 +11,8 @@ SystemModstamp is still found. Reading a record twice is harmless: writes are id
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -63,5 +65,43 @@ class Window:
     def is_first_copy(self) -> bool:
         return self.lower is None
 
+    @property
+    def watermark(self) -> str:
+        """The watermark the window leaves once drained: the last millisecond of the second before its
+        upper bound. Salesforce stamps whole seconds: a record edited in that second after the
+        window's query gets the very stamp the rows read in it have, and must be newer than the
+        watermark (the next probe sees it), not covered by it; rows of that second that were read are
+        read once more by the next window, harmlessly."""
+        return to_stamp(from_stamp(self.upper).replace(microsecond=0) - timedelta(milliseconds=1))
+
     def contains(self, stamp: str) -> bool:
         return (self.lower is None or stamp >= self.lower) and stamp <= self.upper
+
+
+@dataclass(frozen=True)
+class TailMark:
+    """What the rows of a window's tail were when it was read: how many, and an order-free sum of
+    their (Id, SystemModstamp). A later read of the same range that gives another mark saw a row
+    change there, even when the count did not move (a late commit updating a row already in the
+    tail). Sums of slices add up, so a window read in many slices marks its tail as one read would."""
+
+    count: int = 0
+    total: int = 0
+
+    MODULUS = 2**64
+
+    @staticmethod
+    def of_row(record_id: str, stamp: str) -> int:
+        digest = hashlib.sha256(f"{record_id}|{stamp}".encode()).digest()
+        return int.from_bytes(digest[:8], "big")
+
+    def add(self, rows: Iterable[tuple[str, str]]) -> TailMark:
+        count, total = self.count, self.total
+        for record_id, stamp in rows:
+            count += 1
+            total = (total + self.of_row(record_id, stamp)) % self.MODULUS
+        return TailMark(count, total)
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.count}:{self.total:016x}"

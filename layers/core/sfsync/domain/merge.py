@@ -7,14 +7,18 @@ reference marketo-sfdc-sync.md §1.1 and §1.2), unless the field names its own 
 may block updates from a source, whose change is then ignored. No echo: a value that came from
 one side is never sent back to it, because the base moves to it.
 
-Pure: no I/O. The push and the pull both call ``three_way`` and act on its result.
+Pure: no I/O. The pull (``pulled_write``) and the push both act on ``three_way``'s result; a field a
+rule decided comes back as a ``Decision`` naming its ``Rule`` and both sides' values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any, Literal
+
+from .people import NOT_VISIBLE_FIELD, FieldChange, PersonChange, PersonRef
 
 Side = Literal["marketing", "salesforce"]
 DEFAULT_WINNER: dict[str, Side] = {"Lead": "marketing", "Contact": "salesforce"}
@@ -53,13 +57,39 @@ def policy_from(rules: Mapping[str, Any]) -> FieldPolicy:
     return FieldPolicy(winner, blocked)
 
 
+class Rule(StrEnum):
+    """Why a field ended as it did, when a rule (not a plain one-sided change) decided: the change
+    log keeps it, with both sides' values; code and tests compare these, never a sentence."""
+
+    CONFLICT_MARKETING_WINS = "conflict_marketing_wins"  # changed on both sides: the object's winner
+    CONFLICT_SALESFORCE_WINS = "conflict_salesforce_wins"
+    FIELD_RULE_MARKETING_WINS = "field_rule_marketing_wins"  # changed on both: the field's own winner
+    FIELD_RULE_SALESFORCE_WINS = "field_rule_salesforce_wins"
+    BLOCKED_MARKETING = "blocked_marketing"  # updates from marketing are ignored for this field
+    BLOCKED_SALESFORCE = "blocked_salesforce"
+    NOT_VISIBLE = "not_visible"  # gone from the sync user's view: deleted and purged, or sharing
+
+    @classmethod
+    def conflict(cls, winner: Side, *, field_rule: bool) -> Rule:
+        if field_rule:
+            return cls.FIELD_RULE_MARKETING_WINS if winner == "marketing" else cls.FIELD_RULE_SALESFORCE_WINS
+        return cls.CONFLICT_MARKETING_WINS if winner == "marketing" else cls.CONFLICT_SALESFORCE_WINS
+
+    @classmethod
+    def blocked(cls, side: Side) -> Rule:
+        return cls.BLOCKED_MARKETING if side == "marketing" else cls.BLOCKED_SALESFORCE
+
+
 @dataclass(frozen=True)
 class Decision:
-    """Why a field ended as it did, recorded whenever a rule (not a plain one-sided change) decided."""
+    """A field a rule decided: the rule, each side's value, and the value that stands (for a blocked
+    update, the value the side that was not blocked keeps)."""
 
     field: str
+    rule: Rule
+    marketing: Any
+    salesforce: Any
     value: Any
-    rule: str
 
 
 @dataclass
@@ -67,7 +97,7 @@ class MergeResult:
     to_salesforce: dict[str, Any] = field(default_factory=dict)  # values to push
     to_marketing: dict[str, Any] = field(default_factory=dict)  # values to store on the person
     base: dict[str, Any] = field(default_factory=dict)  # the new last-synced values
-    decisions: list[Decision] = field(default_factory=list)
+    decisions: dict[str, Decision] = field(default_factory=dict)  # field -> why, where a rule decided
 
 
 def three_way(
@@ -88,27 +118,24 @@ def three_way(
         old = base.get(name)
         mine = marketing.get(name, old)
         theirs = salesforce.get(name, old)
-        mine_changed, theirs_changed = mine != old, theirs != old
         blocked = policy.blocked.get(name, frozenset())
         if mine == theirs:
             result.base[name] = mine  # agree (changed or not): nothing to send either way
             continue
-        if mine_changed and theirs_changed:
+        rule: Rule | None = None
+        winner: Side
+        if mine != old and theirs != old:
             winner = policy.winner.get(name) or DEFAULT_WINNER.get(sf_type, "salesforce")
             if winner in blocked:
                 winner = "salesforce" if winner == "marketing" else "marketing"
-            rule = f"changed on both sides: {winner} wins for {sf_type}" + (
-                " (field rule)" if name in policy.winner else ""
-            )
-        elif theirs_changed:
-            winner, rule = "salesforce", ""
+            rule = Rule.conflict(winner, field_rule=name in policy.winner)
         else:
-            winner, rule = "marketing", ""
+            winner = "salesforce" if theirs != old else "marketing"
         if winner in blocked:
             # the change is ignored: the other side keeps its value and nothing is written either way;
             # the base stays, so the kept value is never pushed over the blocked side's change
             kept = mine if winner == "salesforce" else theirs
-            result.decisions.append(Decision(name, kept, f"updates from {winner} are blocked for this field"))
+            result.decisions[name] = Decision(name, Rule.blocked(winner), mine, theirs, kept)
             continue
         value = theirs if winner == "salesforce" else mine
         if winner == "salesforce":
@@ -116,6 +143,59 @@ def three_way(
         else:
             result.to_salesforce[name] = value
         result.base[name] = value
-        if rule:
-            result.decisions.append(Decision(name, value, rule))
+        if rule is not None:
+            result.decisions[name] = Decision(name, rule, mine, theirs, value)
     return result
+
+
+def pulled_write(
+    change: PersonChange, target: str, ref: PersonRef | None, policy: FieldPolicy
+) -> PersonChange | None:
+    """What storing a pulled row writes: for a stored person, a field-level three-way merge against the
+    last-synced values (the stored ones, or the base of a marketing change not yet pushed), with the
+    change log of what it changed and why; a new person is the row itself. None when nothing would
+    change. The write carries ``expected_version`` None; the caller sets the version it read."""
+    if ref is None:
+        return replace(change, person_id=target)
+    stored, pending = dict(ref.fields or {}), dict(ref.pending or {})
+    result = three_way(
+        {**stored, **pending},
+        stored,
+        change.fields,
+        sf_type=change.sf_type,
+        fields=tuple(change.fields),
+        policy=policy,
+    )
+    fields, log = dict(stored), []
+    for name, theirs in change.fields.items():
+        mine = stored.get(name)
+        decision = result.decisions.get(name)
+        rule = decision.rule if decision else ""
+        conflict = (decision.marketing, decision.salesforce) if decision else None
+        if name in result.to_salesforce:  # marketing's value stands; Salesforce's is the new base
+            pending[name] = theirs
+            if decision:
+                log.append(FieldChange(name, mine, mine, "salesforce", rule, conflict))
+        elif decision and name not in result.to_marketing:  # a blocked update
+            log.append(FieldChange(name, mine, mine, "salesforce", rule, conflict))
+        else:
+            fields[name] = theirs
+            pending.pop(name, None)
+            if theirs != mine:
+                log.append(FieldChange(name, mine, theirs, "salesforce", rule, conflict))
+    if fields.pop(NOT_VISIBLE_FIELD, None):  # Salesforce shows the record again
+        log.append(FieldChange(NOT_VISIBLE_FIELD, True, None, "salesforce"))
+    if fields == stored and pending == (ref.pending or {}) and ref.sf_id == change.sf_id:
+        return None
+    write = PersonChange(
+        target,
+        change.sf_id,
+        change.sf_type,
+        fields,
+        change.system_modstamp,
+        pending=pending,
+        log=log,
+        push_error=ref.push_error,  # a change in Salesforce sends a refused person again
+    )
+    write.digest = change.digest  # the row's: reading the same row again writes nothing
+    return write

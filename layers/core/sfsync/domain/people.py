@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+NOT_VISIBLE_FIELD = "sfdc_not_visible"
 PERSON_NAMESPACE = uuid.UUID("6f1f7e3a-9a0e-4c5e-8d1b-5f1c2b7a9e10")
 
 LEAD_FIELDS: dict[str, str] = {
@@ -82,13 +83,48 @@ def person_id_for(sf_id: str) -> str:
 @dataclass(frozen=True)
 class FieldChange:
     """One field of one person changed: the change log's entry (kept with the person, never logged).
-    ``rule`` names the rule that decided, when one did (a conflict, a blocked field)."""
+
+    ``rule`` names the rule that decided, when one did (a ``domain.merge.Rule`` of a conflict or a
+    blocked field, ``domain.identity``'s for the sync's own identity events, or the action that made
+    the change); a conflict keeps both sides' values (``conflict``: marketing's, then Salesforce's),
+    so the value that lost is never lost from the history.
+    """
 
     field: str
     old: Any
     new: Any
     source: str  # "marketing", "salesforce", or an action's name
     rule: str = ""
+    conflict: tuple[Any, Any] | None = None
+
+    @property
+    def marketing(self) -> Any:
+        return self.conflict[0] if self.conflict is not None else None
+
+    @property
+    def salesforce(self) -> Any:
+        return self.conflict[1] if self.conflict is not None else None
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    """What is stored of a person, to decide what a pulled row changes and to merge it field by field.
+
+    ``version`` is bumped by every write of the item (a person or an alias): every write is
+    conditional on the version it was read at, so a write built from a stale read fails and is
+    built again. An alias (``alias_of``) is a merged-away or converted identity, or the Salesforce
+    id of a person the marketing side created: it points at the surviving person.
+    """
+
+    person_id: str
+    digest: str
+    sf_type: str | None
+    alias_of: str | None = None
+    version: int = 0
+    fields: dict[str, Any] | None = None
+    pending: dict[str, Any] | None = None  # marketing changes not yet in Salesforce: field -> its base
+    sf_id: str | None = None
+    push_error: str | None = None  # the code of the last push Salesforce refused (out of the index)
 
 
 @dataclass
@@ -122,6 +158,12 @@ class PersonChange:
     @property
     def deleted(self) -> bool:
         return bool(self.fields.get("sfdc_is_deleted"))
+
+    @property
+    def not_visible(self) -> bool:
+        """The reconcile pass found the record gone from the sync user's view (purged or no longer
+        shared): kept, not synced, never sent to Salesforce, until Salesforce shows it again."""
+        return bool(self.fields.get(NOT_VISIBLE_FIELD))
 
 
 def fields_digest(fields: dict[str, Any]) -> str:

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.cursor import to_stamp
-from ..domain.people import FieldChange, PersonChange, fill_blanks, person_id_for
+from ..domain.people import NOT_VISIBLE_FIELD, FieldChange, PersonChange, fill_blanks, person_id_for
 from ..domain.person_fields import marketing_edit, to_salesforce
-from ..errors import FatalError, InvalidRequestError
+from ..errors import FatalError, InvalidRequestError, RetriableError
 from ..observability import logger
 from ..ports import (
     ObjectStats,
@@ -29,7 +29,7 @@ from ..ports import (
 )
 from .marketing import MarketingService
 from .push import PushService
-from .versioned import rewrite, save_versioned
+from .versioned import MAX_ATTEMPTS, rewrite, save_versioned
 
 MARKETING_ID_FIELD = "Marketing_Id__c"
 
@@ -326,26 +326,33 @@ class ActionsService:
 
     def _fold(self, loser: PersonRef, survivor: PersonRef) -> None:
         """A marketing-only loser into the survivor: blanks filled (at the survivor's version, so an
-        edit made meanwhile stands), then the loser an alias. A crash between the two writes leaves
-        the loser a person still; merging again fills nothing more and writes the alias."""
+        edit made meanwhile stands), then the loser an alias at the version its values were read
+        at; a loser edited meanwhile is read again and folded afresh. A crash between the two
+        writes leaves the loser a person still; merging again fills nothing more and writes the
+        alias."""
+        for _ in range(MAX_ATTEMPTS):
 
-        def filled(ref: PersonRef) -> PersonChange | None:
-            stored = dict(ref.fields or {})
-            blanks = {
-                k: v
-                for k, v in fill_blanks(stored, dict(loser.fields or {})).items()
-                if stored.get(k) != v and not k.startswith("sfdc_")
-            }
-            if not blanks:
-                return None
-            fields, pending, log = marketing_edit(
-                stored, ref.pending or {}, blanks, source="merge", in_salesforce=bool(ref.sf_id)
-            )  # a blank filled from the loser goes to Salesforce with the next push
-            return rewrite(ref, fields=fields, pending=pending, log=log)
+            def filled(ref: PersonRef, loser: PersonRef = loser) -> PersonChange | None:
+                stored = dict(ref.fields or {})
+                blanks = {
+                    k: v
+                    for k, v in fill_blanks(stored, dict(loser.fields or {})).items()
+                    if stored.get(k) != v and not k.startswith("sfdc_")
+                }
+                if not blanks:
+                    return None
+                fields, pending, log = marketing_edit(
+                    stored, ref.pending or {}, blanks, source="merge", in_salesforce=bool(ref.sf_id)
+                )  # a blank filled from the loser goes to Salesforce with the next push
+                return rewrite(ref, fields=fields, pending=pending, log=log)
 
-        save_versioned(self.people, {survivor.person_id: survivor}, filled)
-        self.people.alias(loser.person_id, survivor.person_id)
-        self.errors.clear_sync_errors([("Lead", loser.person_id)])
+            save_versioned(self.people, {survivor.person_id: survivor}, filled)
+            if self.people.alias(loser.person_id, survivor.person_id, expected_version=loser.version):
+                self.errors.clear_sync_errors([("Lead", loser.person_id)])
+                return
+            loser = self.marketing.person(loser.person_id)
+            survivor = self.marketing.person(survivor.person_id)
+        raise RetriableError("the people being merged kept changing; retry the merge")
 
     def _pull_if_synced(self, sobject: str, sf_id: str | None) -> None:
         if sf_id and sobject in self.synced_objects:
@@ -383,5 +390,7 @@ class ActionsService:
 
 
 def _live_in_salesforce(ref: PersonRef) -> bool:
-    """The person has a lead or contact, not deleted in Salesforce."""
-    return bool(ref.sf_id) and not (ref.fields or {}).get("sfdc_is_deleted")
+    """The person has a lead or contact, not deleted in Salesforce, that the sync user still sees (one
+    it cannot see may exist still: never send Salesforce a write or a delete for it)."""
+    fields = ref.fields or {}
+    return bool(ref.sf_id) and not fields.get("sfdc_is_deleted") and not fields.get(NOT_VISIBLE_FIELD)

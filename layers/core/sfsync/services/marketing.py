@@ -15,14 +15,13 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from ..domain.merge import FieldPolicy
+from ..domain.merge import FieldPolicy, Rule
 from ..domain.people import PersonChange
 from ..domain.person_fields import check_values, marketing_edit
 from ..errors import InvalidRequestError
 from ..ports import PeoplePort, PersonRef
 from .versioned import rewrite, save_versioned
 
-BLOCKED = "updates from marketing are blocked for this field: not sent to Salesforce"
 MAX_ALIAS_HOPS = 5
 
 
@@ -63,7 +62,7 @@ class MarketingService:
                 return None
             if blocked & set(pending):  # kept on the marketing side, never sent to Salesforce
                 pending = {n: v for n, v in pending.items() if n not in blocked}
-                log = [replace(c, rule=BLOCKED) if c.field in blocked else c for c in log]
+                log = [replace(c, rule=Rule.BLOCKED_MARKETING) if c.field in blocked else c for c in log]
             # an edit sends a refused person again (parked is off); its error stays until that push
             return rewrite(ref, fields=fields, pending=pending, log=log)
 

@@ -1,10 +1,11 @@
 """The first step of a cycle: record its start and choose the objects that need syncing.
 
 One Composite Batch call asks Salesforce, for every object at once, whether anything is
-newer than its watermark or whether its tail changed (a late commit); objects that are
-unchanged are left out, so an idle cycle costs one API call whatever the number of
-objects or the size of the org. Objects without a watermark (first copy) or with an open
-cursor (an unfinished window) are always synced, without asking.
+newer than its watermark or whether its tail changed (a late commit, ``must_sync``); objects
+that are unchanged are left out, so an idle cycle costs one API call whatever the number of
+objects or the size of the org. Objects without a watermark (first copy), with an open cursor
+(an unfinished window) or with a watermark older than Salesforce keeps deleted rows (a reconcile
+pass is due) are always synced, without asking.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..domain.cursor import to_stamp
+from ..domain.cursor import from_stamp, to_stamp
 from ..errors import DeferredError, FatalError
 from ..observability import logger
-from ..ports import CycleRun, SalesforcePort, StatePort, Watermark
+from ..ports import ChangeProbe, CycleRun, SalesforcePort, StatePort, Watermark
 
 
 class Planner:
@@ -35,7 +36,13 @@ class Planner:
         clock: Callable[[], datetime],
         salesforce: Callable[[], SalesforcePort] | None = None,
         pending: Callable[[str], bool] | None = None,
+        *,
+        lookback_seconds: int = 600,
+        reconcile_after_days: int = 14,
     ) -> None:
+        self.lookback = timedelta(seconds=lookback_seconds)
+        # a watermark this old may have missed deletes Salesforce no longer keeps: reconcile, changed or not
+        self.reconcile_after = timedelta(days=reconcile_after_days)
         self.pending = pending  # whether a person object has marketing changes to push
         self.state = state
         self.objects = list(objects)
@@ -86,9 +93,10 @@ class Planner:
     def _changed_objects(self, run: CycleRun) -> list[str]:
         always: list[str] = []
         marks: dict[str, Watermark] = {}
+        now = self.clock()
         for sobject, (mark, window_open) in self.state.plan_marks(self.objects).items():
-            if mark is None or window_open:
-                always.append(sobject)
+            if mark is None or window_open or from_stamp(mark.stamp) < now - self.reconcile_after:
+                always.append(sobject)  # a first copy, an open window, or a reconcile pass to make
             else:
                 marks[sobject] = mark
         if not marks or self.salesforce is None:
@@ -111,13 +119,26 @@ class Planner:
         if refused:  # each such object syncs, and its slice records what is wrong with it
             run.plan_note = "probe refused for " + "; ".join(refused)
         for sobject, mark in marks.items():
-            probe = probes[sobject]
-            if (
-                probe.error
-                or probe.newer > 0
-                or (mark.tail_count is not None and probe.tail != mark.tail_count)
-            ):
+            if must_sync(mark, probes[sobject], now, self.lookback):
                 changed.add(sobject)
             else:
                 run.unchanged.append(sobject)
         return [o for o in self.objects if o in changed]
+
+
+def must_sync(mark: Watermark, probe: ChangeProbe, now: datetime, lookback: timedelta) -> bool:
+    """Whether an object with a watermark needs a window this cycle.
+
+    Anything newer than the watermark, or a tail whose rows are not the ones the last window read
+    (a transaction that committed late inside the lookback: a new row, or a row read then updated
+    again with an older stamp), needs one. So does a tail that had rows and has settled since it was
+    read (the lookback has passed): a late commit that gave a row the very stamp it already had
+    leaves no mark, and only reading the tail once more, after every transaction stamped in it has
+    committed, can find it. That read costs one query per object per burst of changes; an idle
+    object's tail is empty, and its cycle costs nothing but the probe.
+    """
+    if probe.error or probe.newer > 0:
+        return True
+    if mark.tail_digest is None or probe.tail != mark.tail_digest:
+        return True
+    return bool(mark.tail_count) and now - from_stamp(mark.stamp) >= lookback

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.cursor import to_stamp
+from ..domain.people import NOT_VISIBLE_FIELD
 from ..domain.person_fields import to_salesforce
 from ..observability import logger
 from ..ports import (
@@ -89,6 +90,10 @@ class PushService:
         self.bulk_threshold = bulk_threshold
         self.bulk_slice_people = bulk_slice_people
 
+    def has_pending(self, sf_type: str) -> bool:
+        """Whether any person of ``sf_type`` has changes to push (one key read of the sparse index)."""
+        return bool(self.people.pending_ids(sf_type, 1))
+
     def push_slice(self, sf_type: str, stats: ObjectStats) -> bool:
         """Push one slice; adds to ``stats`` and returns whether more people are pending."""
         ids, limit, by_bulk = self._pending(sf_type)
@@ -128,7 +133,7 @@ class PushService:
         records: list[dict[str, Any]] = []
         nothing_to_send: list[tuple[PersonRef, dict[str, Any]]] = []
         for ref in refs:
-            if not ref.pending or not ref.sf_id or ref.alias_of:
+            if not ref.pending or not ref.sf_id or ref.alias_of or (ref.fields or {}).get(NOT_VISIBLE_FIELD):
                 continue  # moved on since the index was read (the index is eventually consistent)
             sent = {name: (ref.fields or {}).get(name) for name in ref.pending}
             values = to_salesforce(sent, sf_type, custom)

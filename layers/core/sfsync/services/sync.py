@@ -1,7 +1,9 @@
 """One object's slice in a cycle: the pull, then (for people) the push of marketing changes.
 
 A person object first drains what changed in Salesforce, so conflicts are settled against
-Salesforce's newest values; then each call pushes a slice of the people with pending changes.
+Salesforce's newest values; then each call pushes a slice of the people with pending changes, right
+after reading what Salesforce changed since (``PullService.catch_up``), so an edit made there between
+the pull and the push is merged by the three-way rules, never overwritten.
 The phase travels in the state machine's loop (the Lambda's output is its next input), so a
 push slice never opens a new pull window.
 """
@@ -37,11 +39,14 @@ class SyncService:
         pusher = self.push()
         if pusher is None:
             return result, "pull"
+        if not pusher.has_pending(sobject):
+            return result, "push"
         started = time.monotonic()
         calls = pusher.salesforce.api_calls
         stats = ObjectStats(sobject=sobject)
-        more = pusher.push_slice(sobject, stats)
-        if stats.pushed or stats.push_failed or more:
+        # what Salesforce changed since the pull read it is merged first: a push never overwrites it
+        more = self.pull().catch_up(sobject, stats) and pusher.push_slice(sobject, stats)
+        if stats.pushed or stats.push_failed or more or pusher.salesforce.api_calls > calls:
             stats.slices = 1 if phase == "push" else 0
             stats.api_calls = pusher.salesforce.api_calls - calls
             stats.duration_ms = int((time.monotonic() - started) * 1000)
