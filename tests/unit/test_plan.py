@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sfsync.domain.chain import CycleMachine
 from sfsync.errors import DeferredError, FatalError
 from sfsync.ports import Watermark
 from sfsync.services.plan import Planner
@@ -12,11 +13,12 @@ from tests.unit.fakes import FakeSalesforce, FakeState
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ARN = "arn:aws:states:us-east-1:123456789012:execution:sm:cycle-1"
+SM = "arn:aws:states:us-east-1:123456789012:stateMachine:sm"
 
 
 def planner(state: FakeState, sf: FakeSalesforce, objects: tuple[str, ...] = ("Lead", "Contact")) -> Planner:
     state.take_lease(ARN, "2026-11-20T11:00:00.000+0000", "2026-11-20T13:00:00.000+0000")
-    return Planner(state, objects, 3600, lambda: NOW, lambda: sf)
+    return Planner(state, objects, 3600, lambda: NOW, lambda: sf, machine=CycleMachine(SM))
 
 
 def synced(state: FakeState, sobject: str, stamp: str, tail_start: str, tail_count: int) -> None:
