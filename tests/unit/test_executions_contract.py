@@ -78,7 +78,8 @@ def test_a_stopped_execution_is_aborted(subject: Subject) -> None:
 
 
 def test_an_execution_never_started_is_not_found(subject: Subject) -> None:
-    assert subject.executions.status(subject.machine.execution_arn("cycle-never")) is ExecutionStatus.NOT_FOUND
+    never = subject.machine.execution_arn("cycle-never")
+    assert subject.executions.status(never) is ExecutionStatus.NOT_FOUND
 
 
 @pytest.mark.parametrize(
@@ -90,7 +91,9 @@ def test_an_execution_never_started_is_not_found(subject: Subject) -> None:
     ],
 )
 def test_step_functions_failures_are_classified(code: str, raised: type[Exception]) -> None:
-    client = boto3.client("stepfunctions", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    client = boto3.client(
+        "stepfunctions", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
     executions = StepFunctionsExecutions(in_memory().machine.arn, client)
     arn = executions.machine.execution_arn("cycle-1")
     with Stubber(client) as stub:
