@@ -16,7 +16,8 @@ the local-stack reference, section 5):
   handler function, a makefile build has its ``build-<LogicalId>`` target, the layers fit the
   runtime and architecture, every ``functions/*`` dir belongs to a function;
 * least privilege: a function's policies name only resources its environment references (its own
-  tables, secret, state machine), no over-broad managed policy, no ``Resource: "*"``;
+  tables, secret, state machine), no over-broad managed policy, no ``Resource: "*"``; a ``states:``
+  action names a state machine of the template (or its executions) that the environment references;
 * layers: the build target exists and ``requirements.txt`` pins exactly the versions of
   ``requirements.lock``;
 * ``events/``: at least one sample per function dir (file name prefix = dir name), each valid JSON.
@@ -154,6 +155,16 @@ def load_template(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a mapping")
     return data
+
+
+def state_machine_named(arn: str) -> str | None:
+    """The state machine name in a state machine's ARN or an execution's (``<name>:*`` for every one)."""
+    if ":stateMachine:" in arn:
+        return arn.split(":stateMachine:", 1)[1]
+    if ":execution:" in arn:
+        name, colon, execution = arn.split(":execution:", 1)[1].rpartition(":")
+        return name if colon and execution else None
+    return None
 
 
 # --------------------------------------------------------------------------- references
@@ -547,6 +558,9 @@ class Checker:
             return
         if "Statement" in policy:
             self.check_statements(where, function_id, policy["Statement"], allowed, STAR_ACTIONS)
+            self.check_state_machine_statements(
+                where, function_id, policy["Statement"], allowed, state_machine_names
+            )
             return
         for template_name, arguments in policy.items():
             for argument, value in (arguments or {}).items() if isinstance(arguments, dict) else []:
@@ -599,6 +613,37 @@ class Checker:
                             f"{principal} is granted access to {ref.name}, which it does not reference"
                             " (least privilege)",
                         )
+
+    def check_state_machine_statements(
+        self,
+        where: str,
+        function_id: str,
+        statements: Any,
+        allowed: set[str],
+        state_machine_names: dict[str, str],
+    ) -> None:
+        """A ``states:`` action names a state machine of the template, or its executions, that the
+        function's environment references: never every execution, another stack's, or a literal one."""
+        for index, statement in enumerate(statements if isinstance(statements, list) else [statements]):
+            if not isinstance(statement, dict) or statement.get("Effect") == "Deny":
+                continue
+            actions = statement.get("Action")
+            actions = [actions] if isinstance(actions, str) else actions or []
+            granted = [a for a in actions if isinstance(a, str) and a.startswith("states:")]
+            if not granted:
+                continue
+            resources = statement.get("Resource")
+            for resource in resources if isinstance(resources, list) else [resources]:
+                if resource == "*":
+                    continue  # check_statements reports it
+                text = sub_string(resource)
+                machine_id = state_machine_names.get(state_machine_named(text or "") or "")
+                if machine_id is None or machine_id not in allowed:
+                    self.problem(
+                        f"{where}.Statement[{index}]",
+                        f"{function_id} gets {', '.join(granted)} on {text or resource!r}, which is not a"
+                        " state machine of this template (or its executions) that its environment references",
+                    )
 
     # ---- state machines
 

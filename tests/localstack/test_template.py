@@ -196,7 +196,8 @@ def test_real_template_resolves_tables_functions_and_state_machine() -> None:
     assert functions["SyncObjectFunction"].environment["PEOPLE_TABLE"] == "sfx-PeopleTable"
     assert functions["SyncObjectFunction"].environment["RECORDS_TABLE"] == "sfx-RecordsTable"
     assert functions["SyncObjectFunction"].environment["SALESFORCE_SECRET_ARN"].endswith(":secret:sf")
-    assert functions["DispatcherFunction"].environment["STATE_MACHINE_ARN"] == sm.arn
+    for chain_function in ("DispatcherFunction", "PlanFunction", "FinishFunction"):
+        assert functions[chain_function].environment["STATE_MACHINE_ARN"] == sm.arn
     assert sm.name == "sfx-cycle"
     assert "${" not in asl
     names = set(re.findall(r'"FunctionName": "([^"]+)"', asl))

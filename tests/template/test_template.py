@@ -277,6 +277,24 @@ def _drop_invoke_policy(function: str) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+def _describe_execution_on(
+    resource: str, logical_id: str = "DispatcherFunction"
+) -> Callable[[dict[str, Any]], None]:
+    """The function may DescribeExecution on ``resource`` (replacing the dispatcher's own statement)."""
+
+    def change(template: dict[str, Any]) -> None:
+        policies = function_props(template, logical_id)["Policies"]
+        policies[:] = [p for p in policies if "Statement" not in p]
+        statement = {
+            "Effect": "Allow",
+            "Action": "states:DescribeExecution",
+            "Resource": {"Fn::Sub": resource},
+        }
+        policies.append({"Statement": [statement]})
+
+    return change
+
+
 def _substitution(name: str, value: Any) -> Callable[[dict[str, Any]], None]:
     def change(template: dict[str, Any]) -> None:
         function_props(template, "SyncCycleStateMachine")["DefinitionSubstitutions"][name] = value
@@ -338,6 +356,24 @@ TEMPLATE_DEFECTS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
             {"Statement": [{"Effect": "Allow", "Action": ["dynamodb:Scan"], "Resource": "*"}]},
         ),
         "FinishFunction gets dynamodb:Scan on Resource '*'",
+    ),
+    "describe-every-execution": (
+        _describe_execution_on("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:*"),
+        "DispatcherFunction gets states:DescribeExecution on 'arn:${AWS::Partition}:states:${AWS::Region}:"
+        "${AWS::AccountId}:execution:*', which is not a state machine of this template",
+    ),
+    "describe-another-stacks-executions": (
+        _describe_execution_on(
+            "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:other:*"
+        ),
+        "DispatcherFunction gets states:DescribeExecution on",
+    ),
+    "describe-executions-the-environment-does-not-reference": (
+        _describe_execution_on(
+            "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${AWS::StackName}-cycle:*",
+            "SyncObjectFunction",
+        ),
+        "SyncObjectFunction gets states:DescribeExecution on",
     ),
     "broad-managed-policy": (
         _add_policy("PlanFunction", "AmazonDynamoDBFullAccess"),

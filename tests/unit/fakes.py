@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from sfsync.domain.chain import CycleMachine, ExecutionStatus
 from sfsync.domain.cursor import Position, TailMark, Window
 from sfsync.domain.people import PERSON_MAPPINGS, FieldChange, PersonChange, PersonRef
 from sfsync.domain.records import FieldInfo, RecordChange
@@ -354,16 +355,35 @@ class FakeRecords:
 
 
 class FakeExecutions:
-    def __init__(self) -> None:
+    """The ExecutionsPort: a started execution runs until the test ends it; a start or a describe can fail."""
+
+    def __init__(self, machine: CycleMachine) -> None:
+        self.machine = machine
         self.started: list[tuple[str, dict[str, Any]]] = []
-        self.fail_next: Exception | None = None
+        self.statuses: dict[str, ExecutionStatus] = {}
+        self.fail_next: BaseException | None = None
+        self.describe_error: Exception | None = None
+        self.on_describe: Callable[[str], None] | None = None  # runs before the answer (a race)
 
     def start(self, name: str, payload: dict[str, Any]) -> str:
         if self.fail_next is not None:
             exc, self.fail_next = self.fail_next, None
             raise exc
         self.started.append((name, payload))
-        return f"arn:aws:states:us-east-1:123456789012:execution:sm:{name}"
+        arn = self.machine.execution_arn(name)
+        self.statuses[arn] = ExecutionStatus.RUNNING
+        return arn
+
+    def status(self, execution_arn: str) -> ExecutionStatus:
+        if self.describe_error is not None:
+            raise self.describe_error
+        if self.on_describe is not None:
+            self.on_describe(execution_arn)
+        return self.statuses.get(execution_arn, ExecutionStatus.NOT_FOUND)
+
+    def end(self, execution_arn: str, status: ExecutionStatus = ExecutionStatus.FAILED) -> None:
+        assert execution_arn in self.statuses, f"{execution_arn} was never started"
+        self.statuses[execution_arn] = status
 
 
 class FakeBulk:

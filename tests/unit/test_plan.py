@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sfsync.domain.chain import CycleMachine
 from sfsync.domain.cursor import TailMark
 from sfsync.errors import DeferredError, FatalError
 from sfsync.ports import Watermark
@@ -13,13 +14,16 @@ from tests.unit.fakes import PREFIXES, FakeSalesforce, FakeState
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ARN = "arn:aws:states:us-east-1:123456789012:execution:sm:cycle-1"
+SM = "arn:aws:states:us-east-1:123456789012:stateMachine:sm"
 
 
 def planner(
     state: FakeState, sf: FakeSalesforce, objects: tuple[str, ...] = ("Lead", "Contact"), now: datetime = NOW
 ) -> Planner:
     state.take_lease(ARN, "2026-11-20T11:00:00.000+0000", "2026-11-20T13:00:00.000+0000")
-    return Planner(state, objects, 3600, lambda: now, lambda: sf, lookback_seconds=600)
+    return Planner(
+        state, objects, 3600, lambda: now, lambda: sf, lookback_seconds=600, machine=CycleMachine(SM)
+    )
 
 
 def synced(state: FakeState, sf: FakeSalesforce, sobject: str, stamp: str, tail_start: str) -> None:

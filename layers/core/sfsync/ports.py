@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from .domain.chain import ExecutionStatus
 from .domain.cursor import Position, Window
 from .domain.people import FieldChange, PersonChange, PersonRef
 from .domain.records import FieldInfo, RecordChange
@@ -255,12 +256,17 @@ class StatePort(Protocol):
         ...
 
     def hand_over_lease(self, from_holder: str, to_holder: str, until: str) -> bool:
-        """Pass the claim from the running cycle to the next; False if ``from_holder`` lost it."""
+        """Pass the claim from ``from_holder`` (the cycle ending, or a dead holder being replaced) to
+        ``to_holder``; False if ``from_holder`` no longer holds it (someone else took it meanwhile)."""
         ...
 
-    def renew_lease(self, holder: str, until: str) -> bool: ...
+    def renew_lease(self, holder: str, until: str) -> bool:
+        """Move the claim's expiry to ``until`` if ``holder`` still holds it; False otherwise."""
+        ...
 
-    def release_lease(self, holder: str) -> None: ...
+    def release_lease(self, holder: str) -> None:
+        """Give the claim up if ``holder`` still holds it (else nothing)."""
+        ...
 
     def is_paused(self) -> bool: ...
 
@@ -471,8 +477,14 @@ class RecordsPort(Protocol):
 
 
 class ExecutionsPort(Protocol):
-    """Starts cycle executions."""
+    """Starts cycle executions and tells whether one still runs."""
 
     def start(self, name: str, payload: dict[str, Any]) -> str:
-        """Start an execution called ``name``; returns its ARN. Raises RetriableError on throttling."""
+        """Start an execution called ``name``; returns its ARN. Raises RetriableError on throttling,
+        FatalError when Step Functions refuses it."""
+        ...
+
+    def status(self, execution_arn: str) -> ExecutionStatus:
+        """The execution's status, NOT_FOUND when Step Functions knows no such execution. Raises
+        RetriableError (throttled, unreachable) or FatalError (not allowed to ask)."""
         ...

@@ -20,6 +20,7 @@ from .adapters.records import RecordsRepository
 from .adapters.salesforce import SalesforceClient
 from .adapters.stepfunctions import StepFunctionsExecutions
 from .config import Settings
+from .domain.chain import CycleMachine
 from .domain.merge import FieldPolicy, policy_from
 from .errors import FatalError
 from .events import ActionRequest
@@ -56,14 +57,15 @@ def _state(table: str, history_days: int) -> StateRepository:
 
 def dispatcher() -> Dispatcher:
     cfg = settings()
+    executions = _executions(cfg.state_machine_arn)
     return Dispatcher(
-        state(),
-        StepFunctionsExecutions(cfg.state_machine_arn),
-        cfg.state_machine_arn,
-        cfg.lease_seconds,
-        cfg.cycle_wait_seconds,
-        utc_now,
+        state(), executions, executions.machine, cfg.lease_seconds, cfg.cycle_wait_seconds, utc_now
     )
+
+
+@cache
+def _executions(state_machine_arn: str) -> StepFunctionsExecutions:
+    return StepFunctionsExecutions(state_machine_arn)
 
 
 def planner() -> Planner:
@@ -80,12 +82,15 @@ def planner() -> Planner:
         pending,
         lookback_seconds=cfg.lookback_seconds,
         reconcile_after_days=cfg.reconcile_after_days,
+        machine=CycleMachine(cfg.state_machine_arn),
     )
 
 
 def finisher() -> Finisher:
     cfg = settings()
-    return Finisher(state(), cfg.cycle_wait_seconds, cfg.lease_seconds, utc_now)
+    return Finisher(
+        state(), cfg.cycle_wait_seconds, cfg.lease_seconds, utc_now, CycleMachine(cfg.state_machine_arn)
+    )
 
 
 def salesforce() -> SalesforceClient:

@@ -6,28 +6,51 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..domain.chain import CycleMachine
 from ..domain.cursor import to_stamp
+from ..errors import InvalidEventError
 from ..observability import logger, metrics
-from ..ports import CycleRun, StatePort
+from ..ports import StatePort
 
 
 class Finisher:
-    """Writes the cycle record (per object: counts, API calls, failures) and extends or releases the lease."""
+    """Writes the cycle record (per object: counts, API calls, failures) and extends or releases the lease.
+
+    Raises InvalidEventError, writing nothing, for an execution id that is not one of ``machine``'s
+    executions, a plan of another cycle, or a cycle that its Plan never opened (the record Finish
+    completes is the one Plan started).
+    """
 
     def __init__(
-        self, state: StatePort, wait_seconds: int, lease_seconds: int, clock: Callable[[], datetime]
+        self,
+        state: StatePort,
+        wait_seconds: int,
+        lease_seconds: int,
+        clock: Callable[[], datetime],
+        machine: CycleMachine,
     ) -> None:
         self.state = state
         self.wait_seconds = wait_seconds
         self.lease_seconds = lease_seconds
         self.clock = clock
+        self.machine = machine
 
     def finish(
         self, execution_id: str, plan: dict[str, Any], results: Sequence[dict[str, Any]] | None
     ) -> dict[str, Any]:
+        cycle_id = self.machine.cycle_id(execution_id, "finish")
+        if plan.get("cycle_id", cycle_id) != cycle_id:
+            raise InvalidEventError(
+                f"finish event's plan is of cycle {plan.get('cycle_id')!r}, "
+                f"not of its execution's ({cycle_id})"
+            )
         now = self.clock()
-        cycle_id = str(plan.get("cycle_id") or execution_id.rsplit(":", 1)[-1])
-        run = self.state.cycle(cycle_id) or CycleRun(cycle_id, execution_id, to_stamp(now), [])
+        run = self.state.cycle(cycle_id)
+        if run is None:
+            raise InvalidEventError(
+                f"finish: cycle {cycle_id} was never planned (no cycle record): Finish completes the "
+                "record its cycle's Plan opened"
+            )
         outcomes = [dict(r) for r in results or []]
         stats = self.state.object_stats(cycle_id)
         failed = [r for r in outcomes if r.get("status") != "drained"]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..domain.chain import CycleMachine
 from ..domain.cursor import from_stamp, to_stamp
 from ..errors import DeferredError, FatalError
 from ..observability import logger
@@ -21,11 +22,14 @@ from ..ports import ChangeProbe, CycleRun, SalesforcePort, StatePort, Watermark
 
 
 class Planner:
-    """Opens a cycle record, renews the chain's lease, and lists the objects that changed.
+    """Renews the chain's lease, opens a cycle record, and lists the objects that changed.
 
-    Delivery: a paused sync or an execution that lost the lease syncs nothing. If the probe
-    hits the API limit, nothing is synced this cycle (DeferredError is recorded, not raised);
-    if it fails for a configuration reason, every object is synced so each records its error.
+    Delivery: an execution id that is not one of ``machine``'s executions raises InvalidEventError
+    before anything is read or written. An execution that does not hold the lease (not the chain's:
+    a second start, a console test) syncs nothing and records no cycle (``leased`` is false). A
+    paused sync syncs nothing. If the probe hits the API limit, nothing is synced this cycle
+    (DeferredError is recorded, not raised); if it fails for a configuration reason, every object is
+    synced so each records its error.
     """
 
     def __init__(
@@ -37,9 +41,11 @@ class Planner:
         salesforce: Callable[[], SalesforcePort] | None = None,
         pending: Callable[[str], bool] | None = None,
         *,
+        machine: CycleMachine,
         lookback_seconds: int = 600,
         reconcile_after_days: int = 14,
     ) -> None:
+        self.machine = machine
         self.lookback = timedelta(seconds=lookback_seconds)
         # a watermark this old may have missed deletes Salesforce no longer keeps: reconcile, changed or not
         self.reconcile_after = timedelta(days=reconcile_after_days)
@@ -51,10 +57,16 @@ class Planner:
         self.salesforce = salesforce
 
     def plan(self, execution_id: str, started_at: str) -> dict[str, Any]:
+        cycle_id = self.machine.cycle_id(execution_id, "plan")
         now = self.clock()
-        cycle_id = execution_id.rsplit(":", 1)[-1]
         paused = self.state.is_paused()
-        owns = self.state.renew_lease(execution_id, to_stamp(now + timedelta(seconds=self.lease_seconds)))
+        leased = self.state.renew_lease(execution_id, to_stamp(now + timedelta(seconds=self.lease_seconds)))
+        if not leased:
+            logger.warning(
+                "this execution does not hold the lease: it syncs nothing and records no cycle",
+                extra={"cycle_id": cycle_id},
+            )
+            return {"cycle_id": cycle_id, "objects": [], "paused": paused, "leased": False}
         run = CycleRun(
             cycle_id=cycle_id,
             execution_id=execution_id,
@@ -62,11 +74,7 @@ class Planner:
             objects=[],
             status="PAUSED" if paused else "RUNNING",
         )
-        if not owns:
-            logger.warning(
-                "this execution does not hold the lease: it syncs nothing", extra={"cycle_id": cycle_id}
-            )
-        if not paused and owns:
+        if not paused:
             run.objects = self._with_pushes(self._changed_objects(run), run)
         self.state.start_cycle(run)
         logger.info(
@@ -79,7 +87,7 @@ class Planner:
                 "plan_api_calls": run.plan_api_calls,
             },
         )
-        return {"cycle_id": cycle_id, "objects": run.objects, "paused": paused or not owns}
+        return {"cycle_id": cycle_id, "objects": run.objects, "paused": paused, "leased": True}
 
     def _with_pushes(self, objects: list[str], run: CycleRun) -> list[str]:
         """Lead and Contact also sync when marketing changes wait to be pushed (one key read of the
