@@ -105,15 +105,21 @@ def test_salesforce_failures_are_classified(
 ) -> None:
     sf = client(server)
     emu.add_fault(fault)
-    with pytest.raises(error):
+    with pytest.raises(error) as raised:
         sf.query_window("Lead", FIELDS, window(emu), None, 10, include_deleted=False)
+    # the error is exactly the class the state machine catches, and carries its context as fields
+    assert type(raised.value) is error
+    assert (raised.value.sobject, raised.value.operation) == ("Lead", "query")  # type: ignore[attr-defined]
+    answered = (fault.status, fault.error_code) if fault.status else (None, None)
+    assert (raised.value.status, raised.value.code) == answered  # type: ignore[attr-defined]
 
 
 def test_unknown_field_is_fatal_and_names_the_code(server: EmulatorServer, emu: Emulator) -> None:
-    with pytest.raises(FatalError, match="INVALID_FIELD"):
+    with pytest.raises(FatalError, match="INVALID_FIELD") as raised:
         client(server).query_window(
             "Lead", ("Id", "SystemModstamp", "Nope__c"), window(emu), None, 10, include_deleted=False
         )
+    assert (raised.value.code, raised.value.status, raised.value.sobject) == ("INVALID_FIELD", 400, "Lead")
 
 
 def test_bad_credentials_are_fatal(server: EmulatorServer, emu: Emulator) -> None:
@@ -224,5 +230,33 @@ def test_convert_merge_delete_and_read_by_id(server: EmulatorServer, emu: Emulat
 
 def test_a_soap_fault_is_classified(server: EmulatorServer, emu: Emulator) -> None:
     sf = client(server)
-    with pytest.raises(FatalError, match="INVALID_TYPE"):
+    with pytest.raises(FatalError, match="INVALID_TYPE") as raised:
         sf.merge_records("NoSuchThing", "00Q000000000001AAA", ["00Q000000000002AAA"])
+    assert (raised.value.operation, raised.value.sobject, raised.value.code) == (
+        "merge",
+        "NoSuchThing",
+        "INVALID_TYPE",
+    )
+    assert raised.value.status is None  # a fault is HTTP 500 whatever its code
+
+
+def test_a_refused_record_keeps_code_and_fields_but_not_the_values_sent(
+    server: EmulatorServer, emu: Emulator
+) -> None:
+    # given two leads, and updates Salesforce refuses with messages that quote the values sent
+    admin = emu.admin_user_id
+    first, second = (
+        emu.org.create("Lead", {"LastName": f"Refused{i}", "Company": "Refusals"}, admin)["Id"]
+        for i in range(2)
+    )
+    sf = client(server)
+    # when they are sent
+    bad_email, too_long = sf.update_records(
+        "Lead",
+        [{"Id": first, "Email": "ana.silva@@example.com"}, {"Id": second, "Title": "Ana Silva, " * 20}],
+    )
+    # then each keeps Salesforce's code and fields, and its message has the value taken out
+    assert (bad_email.code, bad_email.fields) == ("INVALID_EMAIL_ADDRESS", ("Email",))
+    assert bad_email.message == "Email: invalid email address: [redacted]"
+    assert (too_long.code, too_long.fields) == ("STRING_TOO_LONG", ("Title",))
+    assert "Ana" not in too_long.message and "[redacted]" in too_long.message

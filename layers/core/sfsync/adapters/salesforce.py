@@ -1,10 +1,10 @@
 """Salesforce through simple-salesforce: OAuth login from the secret, paged queries, error classes.
 
 Every Salesforce failure leaves this module as one of the sync's errors, classified by
-Salesforce's ``errorCode`` (never by message text): REQUEST_LIMIT_EXCEEDED and the API
-budget become DeferredError; UNABLE_TO_LOCK_ROW, 5xx, lost connections and expired query
-locators become RetriableError; an expired session is renewed once, transparently; bad
-credentials, missing fields or objects become FatalError with what to fix.
+``salesforce_errors.classify`` from Salesforce's ``errorCode`` (never by message text):
+REQUEST_LIMIT_EXCEEDED and the API budget become DeferredError; UNABLE_TO_LOCK_ROW, 5xx, lost
+connections and expired query locators become RetriableError; an expired session is renewed once,
+transparently; bad credentials, missing fields or objects become FatalError with what to fix.
 """
 
 from __future__ import annotations
@@ -29,17 +29,10 @@ from ..errors import DeferredError, FatalError, RetriableError
 from ..observability import logger
 from ..ports import ChangeProbe, ConvertResult, Watermark, WriteResult
 from . import soap
+from .salesforce_errors import classify, redact, refused, rest_error
 
 T = TypeVar("T")
 IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-RETRIABLE_CODES = {
-    "UNABLE_TO_LOCK_ROW",
-    "INVALID_QUERY_LOCATOR",
-    "SERVER_UNAVAILABLE",
-    "QUERY_TIMEOUT",
-    "UNKNOWN_EXCEPTION",
-}
-DEFERRED_CODES = {"REQUEST_LIMIT_EXCEEDED", "TXN_SECURITY_METERING_ERROR"}
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 IDS_PER_QUERY = 300
 PROBES_PER_BATCH = 12  # two subrequests each; Composite Batch takes at most 25
@@ -189,33 +182,39 @@ class SalesforceClient:
             self._client = self._login()
         return self._client
 
-    def _call(self, operation: Callable[[Salesforce], T]) -> T:
+    def _call(
+        self,
+        request: Callable[[Salesforce], T],
+        *,
+        operation: str,
+        sobject: str | None = None,
+        job_id: str | None = None,
+    ) -> T:
+        """Make one API request (after the budget check), logging in again once if the session
+        expired; Salesforce's refusal leaves as ``classify`` names it, with this context."""
         self._check_budget()
         for attempt in (1, 2):
             try:
-                return operation(self._sf())
+                return request(self._sf())
             except SalesforceExpiredSession as exc:
                 self._client = None
                 if attempt == 2:
                     raise RetriableError("Salesforce session expired again right after a new login") from exc
                 logger.info("Salesforce session expired; logging in again")
             except LibraryError as exc:
-                raise self._classify(exc) from exc
+                status = getattr(exc, "status", None)
+                code, message = rest_error(getattr(exc, "content", None))
+                raise classify(
+                    status, code, message, operation=operation, sobject=sobject, job_id=job_id
+                ) from exc
             except requests.RequestException as exc:
-                raise RetriableError(f"Salesforce unreachable: {type(exc).__name__}") from exc
+                raise RetriableError(
+                    f"Salesforce unreachable during {operation}: {type(exc).__name__}",
+                    sobject=sobject,
+                    operation=operation,
+                    job_id=job_id,
+                ) from exc
         raise AssertionError("unreachable")
-
-    @staticmethod
-    def _classify(exc: LibraryError) -> Exception:
-        code = _error_code(exc)
-        status = getattr(exc, "status", 0) or 0
-        message = f"Salesforce answered {status} {code or ''}".strip()
-        if code in DEFERRED_CODES:
-            return DeferredError(f"{message}: the org's API limit is reached; the next cycle resumes")
-        if code in RETRIABLE_CODES or status >= 500:
-            return RetriableError(message)
-        detail = getattr(exc, "content", None)
-        return FatalError(f"{message}: {detail!r}" if detail is not None else f"{message}: {exc}")
 
     # -- reads ----------------------------------------------------------------------------------
     def describe(self, sobject: str, *, fresh: bool = False) -> dict[str, Any]:
@@ -224,7 +223,9 @@ class SalesforceClient:
         job returns a column the kept one lacks)."""
         if fresh or sobject not in self._describes:
             name = _identifier(sobject)
-            answer = self._call(lambda sf: sf.restful(f"sobjects/{name}/describe"))
+            answer = self._call(
+                lambda sf: sf.restful(f"sobjects/{name}/describe"), operation="describe", sobject=sobject
+            )
             if not isinstance(answer, dict) or not isinstance(answer.get("fields"), list):
                 raise RetriableError(f"the describe of {sobject} came back without fields")
             self._describes[sobject] = answer
@@ -254,7 +255,11 @@ class SalesforceClient:
     ) -> list[dict[str, Any]]:
         soql = self.window_soql(sobject, fields, window, after, limit)
         headers = {"Sforce-Query-Options": f"batchSize={self.page_size}"}
-        page = self._call(lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers))
+        page = self._call(
+            lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers),
+            operation="query",
+            sobject=sobject,
+        )
         rows = list(page["records"])
         while not page["done"]:
             next_url: str = page["nextRecordsUrl"]
@@ -262,7 +267,7 @@ class SalesforceClient:
             def more(sf: Salesforce, url: str = next_url) -> Any:
                 return sf.query_more(url, identifier_is_url=True, headers=headers)
 
-            page = self._call(more)
+            page = self._call(more, operation="query", sobject=sobject)
             rows.extend(page["records"])
         for row in rows:
             row.pop("attributes", None)
@@ -270,16 +275,16 @@ class SalesforceClient:
 
     # -- writes ---------------------------------------------------------------------------------
     def update_records(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
-        return self._collections(sobject, "composite/sobjects", records)
+        return self._collections(sobject, "composite/sobjects", records, operation="update")
 
     def create_records(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
-        return self._collections(sobject, "composite/sobjects", records, method="POST")
+        return self._collections(sobject, "composite/sobjects", records, method="POST", operation="create")
 
     def upsert_records(
         self, sobject: str, external_id: str, records: Sequence[dict[str, Any]], *, assign: bool = False
     ) -> list[WriteResult]:
         url = f"composite/sobjects/{_identifier(sobject)}/{_identifier(external_id)}"
-        return self._collections(sobject, url, records, assign=assign)
+        return self._collections(sobject, url, records, assign=assign, operation="upsert")
 
     def _collections(
         self,
@@ -288,6 +293,7 @@ class SalesforceClient:
         records: Sequence[dict[str, Any]],
         method: str = "PATCH",
         *,
+        operation: str,
         assign: bool = False,
     ) -> list[WriteResult]:
         """sObject Collections (allOrNone false) of 200, up to five in one Composite call.
@@ -320,43 +326,38 @@ class SalesforceClient:
             def send(sf: Salesforce, data: str = payload) -> Any:
                 return sf.restful("composite", method="POST", data=data, headers=headers)
 
-            answer = self._call(send)
+            answer = self._call(send, operation=operation, sobject=sobject)
             responses = answer.get("compositeResponse", []) if isinstance(answer, dict) else []
             if len(responses) != len(group):
                 raise RetriableError(f"Composite answered {len(responses)} results for {len(group)} requests")
             for chunk, response in zip(group, responses, strict=True):
-                out.extend(self._chunk_results(chunk, response))
+                out.extend(self._chunk_results(sobject, chunk, response))
         return out
 
     @staticmethod
-    def _chunk_results(chunk: list[dict[str, Any]], response: dict[str, Any]) -> list[WriteResult]:
-        """One result per record; a collection refused whole (a field the sync user cannot edit)
-        fails each of its records with Salesforce's code, so each lands in the sync errors."""
+    def _chunk_results(
+        sobject: str, chunk: list[dict[str, Any]], response: dict[str, Any]
+    ) -> list[WriteResult]:
+        """One result per record; a refused record's message loses the values it was sent with. A
+        collection refused whole for a reason other than quota or a transient one (a field the sync
+        user cannot edit) fails each of its records with Salesforce's code, so each lands in the sync
+        errors."""
         body = response.get("body")
         status = int(response.get("httpStatusCode", 0))
         if status < 400 and isinstance(body, list) and len(body) == len(chunk):
             results = []
-            for item in body:
+            for record, item in zip(chunk, body, strict=True):
+                if item.get("success"):
+                    results.append(WriteResult(item.get("id"), ok=True, created=bool(item.get("created"))))
+                    continue
                 code, message, fields = _record_errors(item)
-                results.append(
-                    WriteResult(
-                        sf_id=item.get("id"),
-                        ok=bool(item.get("success")),
-                        created=bool(item.get("created")),
-                        code=code,
-                        message=message,
-                        fields=fields,
-                    )
-                )
+                results.append(refused(item.get("id"), code, message, fields, record))
             return results
-        error = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
-        code = str(error.get("errorCode", ""))
-        if code in DEFERRED_CODES:
-            raise DeferredError(f"Salesforce answered {status} {code}: the org's API limit is reached")
-        if code in RETRIABLE_CODES or status >= 500:
-            raise RetriableError(f"Salesforce answered {status} {code}".strip())
-        message = str(error.get("message", f"HTTP {status}"))
-        return [WriteResult(sf_id=r.get("Id"), ok=False, code=code, message=message) for r in chunk]
+        code, message = rest_error(body)
+        error = classify(status, code, message, operation="write", sobject=sobject)
+        if not isinstance(error, FatalError):
+            raise error
+        return [refused(r.get("Id"), code, message or f"HTTP {status}", (), r) for r in chunk]
 
     def delete_records(self, sobject: str, ids: Sequence[str]) -> list[WriteResult]:
         """sObject Collections delete (allOrNone false), 200 ids per call; one result per id."""
@@ -369,14 +370,16 @@ class SalesforceClient:
             def send(sf: Salesforce, query: dict[str, str] = params) -> Any:
                 return sf.restful("composite/sobjects", method="DELETE", params=query)
 
-            answer = self._call(send)
+            answer = self._call(send, operation="delete", sobject=sobject)
             out.extend(
-                self._chunk_results([{"Id": i} for i in chunk], {"httpStatusCode": 200, "body": answer})
+                self._chunk_results(
+                    sobject, [{"Id": i} for i in chunk], {"httpStatusCode": 200, "body": answer}
+                )
             )
         return out
 
     def convert_leads(self, converts: Sequence[dict[str, Any]]) -> list[ConvertResult]:
-        answers = self._soap(soap.convert_lead_body(converts))
+        answers = self._soap(soap.convert_lead_body(converts), operation="convertLead", sobject="Lead")
         if len(answers) != len(converts):
             raise RetriableError(f"convertLead answered {len(answers)} results for {len(converts)} leads")
         out = []
@@ -390,7 +393,7 @@ class SalesforceClient:
                     account_id=answer.get("accountId") or None,
                     opportunity_id=answer.get("opportunityId") or None,
                     code=code,
-                    message=message,
+                    message=redact(message, convert),
                 )
             )
         return out
@@ -398,12 +401,13 @@ class SalesforceClient:
     def merge_records(self, sobject: str, master_id: str, loser_ids: Sequence[str]) -> WriteResult:
         if not 1 <= len(loser_ids) <= 2:
             raise FatalError(f"a merge takes one or two records into the master, got {len(loser_ids)}")
-        [answer] = self._soap(soap.merge_body(_identifier(sobject), master_id, loser_ids)) or [{}]
+        body = soap.merge_body(_identifier(sobject), master_id, loser_ids)
+        [answer] = self._soap(body, operation="merge", sobject=sobject) or [{}]
         code, message, fields = _record_errors(answer)
         ok = answer.get("success") is True
         return WriteResult(answer.get("id") or master_id, ok, code=code, message=message, fields=fields)
 
-    def _soap(self, body: str) -> list[dict[str, Any]]:
+    def _soap(self, body: str, *, operation: str, sobject: str) -> list[dict[str, Any]]:
         """One partner API call with the REST session; an expired session renews as for REST."""
 
         def send(sf: Salesforce) -> list[dict[str, Any]]:
@@ -416,22 +420,23 @@ class SalesforceClient:
             )
             try:
                 return soap.results(response.content)
+            except soap.MalformedAnswer as exc:  # a truncated answer, a proxy's error page
+                raise RetriableError(
+                    f"Salesforce's {operation} answer was not SOAP (HTTP {response.status_code}): {exc}",
+                    sobject=sobject,
+                    operation=operation,
+                    status=response.status_code,
+                ) from exc
             except soap.SoapFault as fault:
                 if fault.code == "INVALID_SESSION_ID":
                     raise SalesforceExpiredSession(
                         url, response.status_code, "soap", response.content
                     ) from fault
-                if fault.code in DEFERRED_CODES:
-                    raise DeferredError(
-                        f"Salesforce answered {fault.code}: the org's API limit is reached"
-                    ) from fault
-                if fault.code in RETRIABLE_CODES or fault.code == "MALFORMED_ANSWER":
-                    raise RetriableError(f"Salesforce's SOAP call failed: {fault.code}") from fault
-                raise FatalError(
-                    f"Salesforce refused the SOAP call: {fault.code}: {fault.message}"
-                ) from fault
+                # a fault is HTTP 500 whatever its code: the status says nothing
+                error = classify(None, fault.code, fault.message, operation=operation, sobject=sobject)
+                raise error from fault
 
-        return self._call(send)
+        return self._call(send, operation=operation, sobject=sobject)
 
     def records_by_id(
         self, sobject: str, fields: Sequence[str], ids: Sequence[str], *, by: str = "Id"
@@ -448,7 +453,7 @@ class SalesforceClient:
             def ask(sf: Salesforce, query: str = soql) -> Any:
                 return sf.query_all(query, include_deleted=True)
 
-            rows.extend(self._call(ask)["records"])
+            rows.extend(self._call(ask, operation="query by id", sobject=sobject)["records"])
         for row in rows:
             row.pop("attributes", None)
         return rows
@@ -465,7 +470,8 @@ class SalesforceClient:
             def ask(sf: Salesforce, query: str = soql) -> Any:
                 return sf.query_all(query)
 
-            found.update(str(r["Id"]) for r in self._call(ask)["records"])
+            answer = self._call(ask, operation="query by id", sobject=sobject)
+            found.update(str(r["Id"]) for r in answer["records"])
         return found
 
     def probe_changes(self, watermarks: dict[str, Watermark]) -> list[ChangeProbe]:
@@ -492,7 +498,7 @@ class SalesforceClient:
             def send(sf: Salesforce, data: str = payload) -> Any:
                 return sf.restful("composite/batch", method="POST", data=data)
 
-            answer = self._call(send)
+            answer = self._call(send, operation="probe")
             results = answer.get("results", []) if isinstance(answer, dict) else []
             if len(results) != len(batch):
                 raise RetriableError(
@@ -513,17 +519,7 @@ class SalesforceClient:
         body = result.get("result")
         if status == 200 and isinstance(body, dict):
             return int(body.get("totalSize", 0))
-        code = (
-            body[0].get("errorCode", "")
-            if isinstance(body, list) and body and isinstance(body[0], dict)
-            else ""
-        )
-        message = f"probing {sobject} failed: {status} {code}".strip()
-        if code in DEFERRED_CODES:
-            raise DeferredError(message)
-        if code in RETRIABLE_CODES or status >= 500:
-            raise RetriableError(message)
-        raise FatalError(f"{message}: {body!r}")
+        raise classify(status, *rest_error(body), operation="probe", sobject=sobject)
 
     @staticmethod
     def window_soql(
