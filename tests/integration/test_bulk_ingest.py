@@ -143,6 +143,28 @@ def test_null_and_empty_values_clear_a_field_and_a_column_a_record_lacks_is_left
     assert sf.api_calls == 3 + len(pauses.taken) + 1
 
 
+def test_the_text_na_goes_by_composite_and_lands_as_text_while_the_rest_go_in_the_job(
+    server: EmulatorServer, emu: Emulator, leads: list[str]
+) -> None:
+    # given a person whose title is the text "#N/A" (Bulk API 2.0's null marker), among others
+    literal, plain, cleared = leads[805:808]
+    for lead in (literal, plain, cleared):
+        emu.org.update("Lead", lead, {"Title": "Before"}, emu.admin_user_id)
+    sf, bulk, pauses = ingest(server)
+    composites = emu.calls_by_route.get("composite", 0)
+    # when the three go by the ingest
+    results = bulk.update(
+        "Lead",
+        [{"Id": literal, "Title": "#N/A"}, {"Id": plain, "Title": "Plain"}, {"Id": cleared, "Title": None}],
+    )
+    # then each is answered, in order, and the text landed as text; null still clears
+    assert [(r.ok, r.sf_id) for r in results] == [(True, literal), (True, plain), (True, cleared)]
+    assert [sf_row(emu, lead)["Title"] for lead in (literal, plain, cleared)] == ["#N/A", "Plain", None]
+    # by one Composite call for the text, and one job for the rest
+    assert emu.calls_by_route.get("composite", 0) == composites + 1
+    assert sf.api_calls == 1 + 3 + len(pauses.taken) + 1
+
+
 def test_a_second_row_of_the_same_record_is_not_sent_but_left_for_the_next_job(
     server: EmulatorServer, emu: Emulator, leads: list[str]
 ) -> None:

@@ -363,6 +363,11 @@ class BulkIngest:
     records of a job that failed as a whole. Such a record was not refused: it is left pending and
     goes again with the next slice (an update sent twice sets the same values).
 
+    A record that holds the text ``#N/A`` does not go in the job: Bulk API 2.0 reads that cell as
+    "set the field to null" and has no escape for it, so the person's value would be wiped in
+    Salesforce, and by the next pull on the marketing side too. Such records go by one Composite
+    call of the client instead (JSON carries the text), answered in the same list.
+
     Raises the sync's errors as ``SalesforceClient`` classifies them; a job abandoned by an error
     before its upload completed is aborted, best-effort. A refusal's message has the values sent
     for its record redacted.
@@ -386,8 +391,23 @@ class BulkIngest:
         """Update ``records`` (each with its ``Id``) in one job; one result per record, in order.
 
         A record whose ``Id`` came earlier in ``records``, or which would take the upload past
-        Salesforce's size limit, is not sent: it comes back ``NOT_PROCESSED``.
+        Salesforce's size limit, is not sent: it comes back ``NOT_PROCESSED``. A record holding the
+        text ``#N/A`` goes by Composite (see the class docstring).
         """
+        literal = [index for index, record in enumerate(records) if _holds_null_marker(record)]
+        by_json: dict[int, WriteResult] = {}
+        if literal:
+            logger.info(
+                "records holding the text #N/A go by Composite, not in the Bulk job",
+                extra={"object": sobject, "records": len(literal)},
+            )
+            answers = self.client.update_records(sobject, [records[i] for i in literal])
+            by_json = dict(zip(literal, answers, strict=True))
+        by_job = iter(self._job(sobject, [r for i, r in enumerate(records) if i not in by_json]))
+        return [by_json[i] if i in by_json else next(by_job) for i in range(len(records))]
+
+    def _job(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """``records`` in one ingest job; one result per record, in order."""
         if not records:
             return []
         data, sent = self._csv(records)
@@ -571,6 +591,15 @@ class BulkIngest:
             else:
                 out[key] = WriteResult(sf_id, ok=True, created=row[where["sf__Created"]] == "true")
         return out
+
+
+def _holds_null_marker(record: dict[str, Any]) -> bool:
+    """Whether a value of ``record`` is text that would become the ingest's null marker."""
+    return any(
+        value is not None and value != "" and csv_cell(value) == NULL_CELL
+        for name, value in record.items()
+        if name != "Id"
+    )
 
 
 def _count(info: dict[str, Any], name: str) -> int | None:
