@@ -14,6 +14,7 @@ from sf_emulator.server import EmulatorServer
 from sfsync.adapters.salesforce import SalesforceClient
 from sfsync.domain.cursor import Position, Window, to_stamp
 from sfsync.errors import DeferredError, FatalError, RetriableError
+from sfsync.ports import Watermark
 
 FIELDS = ("Id", "SystemModstamp", "IsDeleted", "LastName", "Company")
 
@@ -36,6 +37,16 @@ def emu(server: EmulatorServer) -> Emulator:
 def client(server: EmulatorServer, **overrides: Any) -> SalesforceClient:
     creds = {**server.sync_secret(), **overrides}
     return SalesforceClient(creds, page_size=200)
+
+
+class Clock:
+    """An injected monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def window(emu: Emulator) -> Window:
@@ -138,6 +149,70 @@ def test_api_budget_stops_before_the_limit(server: EmulatorServer, emu: Emulator
     with pytest.raises(DeferredError, match="budget"):
         sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False)
     assert emu.api_calls == 9
+
+
+def budget_reached(
+    server: EmulatorServer, emu: Emulator, clock: Clock | None = None
+) -> tuple[SalesforceClient, Clock]:
+    """A warm client whose last answer said 90 of 100 daily calls are used, with a 90 % share (its
+    clock the real one unless given)."""
+    emu.daily_limit = 100
+    emu.api_calls = 89
+    timing = {"clock": clock} if clock else {}
+    sf = SalesforceClient(server.sync_secret(), page_size=200, budget_share=0.9, **timing)
+    sf.begin_invocation()
+    sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False)
+    assert sf.usage == (90, 100)
+    return sf, clock or Clock()
+
+
+def test_a_new_invocation_makes_no_call_once_the_last_usage_reached_the_share(
+    server: EmulatorServer, emu: Emulator
+) -> None:
+    # given a warm client whose last answer showed the share used
+    sf, _ = budget_reached(server, emu)
+    # when later invocations of the same Lambda (slices of the cycle) ask for anything
+    for _ in range(3):
+        sf.begin_invocation()
+        with pytest.raises(DeferredError, match="budget"):
+            sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False)
+    # then none of them reached Salesforce
+    assert emu.api_calls == 90
+
+
+def test_the_budget_is_rechecked_once_the_last_usage_is_old(server: EmulatorServer, emu: Emulator) -> None:
+    # given a warm client whose last answer showed the share used
+    sf, clock = budget_reached(server, emu, Clock())
+    # when the rolling 24 hours have freed calls, and the last usage is a recheck interval old
+    emu.api_calls = 40
+    clock.now += sf.budget_recheck_seconds
+    sf.begin_invocation()
+    # then one call goes out, learns the usage, and the sync goes on
+    sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False)
+    sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False)
+    assert emu.api_calls == 42 and sf.usage == (42, 100)
+
+
+def test_a_recheck_invocation_makes_one_call_and_stops_if_the_share_is_still_used(
+    server: EmulatorServer, emu: Emulator
+) -> None:
+    # given a warm client whose last answer showed the share used, moments ago
+    sf, clock = budget_reached(server, emu, Clock())
+    clock.now += 1
+    # when the plan's invocation rechecks with its probe, and the share is still used
+    sf.begin_invocation(recheck=True)
+    with pytest.raises(DeferredError, match="budget"):
+        sf.probe_changes({"Lead": Watermark(to_stamp(emu.clock.now()))})
+    # then the probe was the one call, and the next call of the invocation is refused without a call
+    assert emu.api_calls == 91
+    with pytest.raises(DeferredError, match="budget"):
+        sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False)
+    assert emu.api_calls == 91
+    # when the next cycle's plan rechecks after the window freed calls, its probe answers
+    emu.api_calls = 10
+    sf.begin_invocation(recheck=True)
+    [probe] = sf.probe_changes({"Lead": Watermark(to_stamp(emu.clock.now()))})
+    assert probe.error is None and emu.api_calls == 11
 
 
 def test_jwt_bearer_login(server: EmulatorServer, emu: Emulator) -> None:

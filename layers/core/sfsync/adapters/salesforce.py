@@ -39,6 +39,7 @@ PROBES_PER_BATCH = 12  # two subrequests each; Composite Batch takes at most 25
 COLLECTION_SIZE = 200  # records per sObject Collections request
 COLLECTIONS_PER_COMPOSITE = 5  # Composite allows 5 Collections or query subrequests of its 25
 TIMEOUT = (10, 120)
+BUDGET_RECHECK_SECONDS = 300.0  # one cycle period (the template's CycleWaitSeconds default)
 
 
 def _identifier(name: str) -> str:
@@ -70,6 +71,17 @@ class SalesforceClient:
     ``credentials`` is the secret's JSON: ``auth`` ("client_credentials" or "jwt_bearer"),
     ``login_url`` (the My Domain or login host, https), ``client_id``, and ``client_secret`` or
     ``username`` + ``private_key``; ``ca_file`` only for a local emulator with its own CA.
+
+    The API budget: Salesforce counts calls over a rolling 24 hours and reports the org's usage on
+    every answer (``Sforce-Limit-Info: api-usage=used/limit``). The client keeps the last usage it
+    was told, across the invocations of a warm Lambda, and makes no call while that is at or past
+    ``budget_share`` of the limit (DeferredError instead). Two calls still go out, so that a stopped
+    sync notices when the window has freed calls again: the first call of an invocation that asks
+    to ``recheck`` (the plan's probe: one call per cycle, what an idle cycle costs anyway), and the
+    first call once the last usage is ``budget_recheck_seconds`` old (a Lambda the plan does not
+    share a client with). Asking ``/limits`` first would not save that call: only the Versions
+    resource is free of the limit, and it reports no usage (Salesforce's "Limit Info Header" page).
+    A new Lambda knows no usage: its first call goes out and its answer tells.
     """
 
     def __init__(
@@ -79,6 +91,8 @@ class SalesforceClient:
         api_version: str = "59.0",
         page_size: int = 2000,
         budget_share: float = 0.9,
+        budget_recheck_seconds: float = BUDGET_RECHECK_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         missing = [k for k in ("auth", "login_url", "client_id") if not credentials.get(k)]
         if missing:
@@ -87,8 +101,12 @@ class SalesforceClient:
         self.api_version = api_version
         self.page_size = page_size
         self.budget_share = budget_share
+        self.budget_recheck_seconds = budget_recheck_seconds
+        self.clock = clock
         self._calls = 0
         self.usage: tuple[int, int] | None = None  # (used, limit) from the last Sforce-Limit-Info
+        self._usage_at = 0.0  # when it was told (``clock``)
+        self._recheck = False
         self.http = requests.Session()
         self.http.trust_env = False
         self.http.verify = credentials.get("ca_file") or True
@@ -113,20 +131,28 @@ class SalesforceClient:
         match = re.search(r"api-usage=(\d+)/(\d+)", info)
         if match:
             self.usage = (int(match.group(1)), int(match.group(2)))
+            self._usage_at = self.clock()
 
-    def begin_invocation(self) -> None:
-        """Forget the last usage snapshot: a warm client's may predate the org's daily reset, so a new
-        invocation makes one call to learn today's usage before the budget guard trusts it."""
-        self.usage = None
+    def begin_invocation(self, *, recheck: bool = False) -> None:
+        """Start an invocation; the last usage carries over. ``recheck``: its first call goes out
+        whatever that usage says (the plan's probe, once per cycle: see the class docstring)."""
+        self._recheck = recheck
 
     def _check_budget(self) -> None:
-        """Refuse a call once the org's usage (as of the last response) reaches the budget share."""
-        if self.usage and self.usage[1] and self.usage[0] >= self.usage[1] * self.budget_share:
-            used, limit = self.usage
-            raise DeferredError(
-                f"Salesforce API budget reached: {used} of {limit} daily calls "
-                f"used (the sync stops at {self.budget_share:.0%})"
-            )
+        """Refuse a call while the last usage Salesforce reported is at or past the budget share
+        (unless a recheck is due: see the class docstring)."""
+        if self._recheck:
+            self._recheck = False
+            return
+        if not self.usage or not self.usage[1] or self.usage[0] < self.usage[1] * self.budget_share:
+            return
+        if self.clock() - self._usage_at >= self.budget_recheck_seconds:
+            return  # told too long ago: this call's answer tells again
+        used, limit = self.usage
+        raise DeferredError(
+            f"Salesforce API budget reached: {used} of {limit} daily calls "
+            f"used (the sync stops at {self.budget_share:.0%})"
+        )
 
     # -- session --------------------------------------------------------------------------------
     def _login(self) -> Salesforce:
@@ -476,7 +502,10 @@ class SalesforceClient:
 
     def probe_changes(self, watermarks: dict[str, Watermark]) -> list[ChangeProbe]:
         """Two COUNT() queries per object (newer than the watermark; in its tail), deleted rows
-        included, sent as Composite Batch requests of 25 subrequests: one API call for 12 objects."""
+        included, sent as Composite Batch requests of 25 subrequests: one API call for 12 objects.
+
+        Raises DeferredError when Salesforce's answer shows the API budget used: the cycle it plans
+        makes no more calls."""
         names = list(watermarks)
         out: list[ChangeProbe] = []
         for start in range(0, len(names), PROBES_PER_BATCH):
@@ -511,6 +540,7 @@ class SalesforceClient:
                     out.append(ChangeProbe(sobject, 0, 0, error=str(exc)))
                     continue
                 out.append(ChangeProbe(sobject, newer, tail if watermarks[sobject].tail_start else 0))
+        self._check_budget()
         return out
 
     @staticmethod
