@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -131,6 +132,39 @@ def test_unknown_field_is_fatal_and_names_the_code(server: EmulatorServer, emu: 
             "Lead", ("Id", "SystemModstamp", "Nope__c"), window(emu), None, 10, include_deleted=False
         )
     assert (raised.value.code, raised.value.status, raised.value.sobject) == ("INVALID_FIELD", 400, "Lead")
+
+
+@pytest.mark.parametrize(
+    "login_url",
+    ["http://login.salesforce.com", "login.salesforce.com", "ftp://login.salesforce.com", "https://"],
+)
+def test_a_login_url_that_is_not_https_is_refused_before_any_request(
+    server: EmulatorServer, emu: Emulator, login_url: str
+) -> None:
+    # given a secret whose login_url would send the credentials over plain HTTP (or nowhere)
+    # when the client is built, then it refuses, naming the problem, and nothing was sent
+    with pytest.raises(FatalError, match="login_url must be an https:// URL"):
+        client(server, login_url=login_url)
+    assert emu.api_calls == 0
+
+
+def test_a_login_that_answers_a_plain_http_instance_is_refused(server: EmulatorServer, emu: Emulator) -> None:
+    # given a token endpoint that answers an http:// instance_url (the session would go in clear)
+    sf = client(server)
+    real_post = sf.http.post
+
+    def post(url: str, **kwargs: Any) -> Any:
+        answer = real_post(url, **kwargs)
+        body = answer.json()
+        body["instance_url"] = body["instance_url"].replace("https://", "http://")
+        answer._content = json.dumps(body).encode()
+        return answer
+
+    sf.http.post = post  # type: ignore[method-assign]
+    # when the client logs in, then it refuses before its first API request
+    with pytest.raises(FatalError, match="instance_url that is not https"):
+        sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False)
+    assert emu.api_calls == 0
 
 
 def test_bad_credentials_are_fatal(server: EmulatorServer, emu: Emulator) -> None:

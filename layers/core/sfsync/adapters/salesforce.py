@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlparse
 
 import jwt
 import requests
@@ -58,11 +58,9 @@ def _record_errors(answer: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
     return code, message, fields
 
 
-def _error_code(exc: LibraryError) -> str:
-    content = getattr(exc, "content", None)
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        return str(content[0].get("errorCode", ""))
-    return ""
+def _https(url: str) -> bool:
+    parsed = urlparse(url)
+    return parsed.scheme == "https" and bool(parsed.hostname)
 
 
 class SalesforceClient:
@@ -97,6 +95,11 @@ class SalesforceClient:
         missing = [k for k in ("auth", "login_url", "client_id") if not credentials.get(k)]
         if missing:
             raise FatalError(f"the Salesforce secret lacks {', '.join(missing)}")
+        if not _https(str(credentials["login_url"])):
+            raise FatalError(
+                "the Salesforce secret's login_url must be an https:// URL: the sync never sends "
+                "credentials over plain HTTP"
+            )
         self.credentials = credentials
         self.api_version = api_version
         self.page_size = page_size
@@ -184,16 +187,23 @@ class SalesforceClient:
             response = self.http.post(url, data=data, timeout=TIMEOUT)
         except requests.RequestException as exc:
             raise RetriableError(f"Salesforce login unreachable: {type(exc).__name__}") from exc
-        if response.status_code >= 500:
-            raise RetriableError(f"Salesforce login failed with HTTP {response.status_code}")
         try:
             body = response.json()
         except ValueError:
             body = {}
+        body = body if isinstance(body, dict) else {}
         if response.status_code != 200 or "access_token" not in body:
+            # OAuth answers {"error", "error_description"} where the API answers errorCode and message
+            raise classify(
+                response.status_code,
+                str(body.get("error") or ""),
+                str(body.get("error_description") or ""),
+                operation="the login with the secret's credentials",
+            )
+        if not _https(str(body.get("instance_url", ""))):
             raise FatalError(
-                f"Salesforce refused the sync user's credentials: {body.get('error', 'unknown')}: "
-                f"{body.get('error_description', response.status_code)}; check the secret"
+                "Salesforce's login answered an instance_url that is not https: the sync never sends "
+                "the session over plain HTTP"
             )
         logger.info("logged in to Salesforce", extra={"auth": creds["auth"]})
         return Salesforce(
