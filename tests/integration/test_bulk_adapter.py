@@ -220,7 +220,7 @@ def test_include_deleted_reads_the_recycle_bin(server: EmulatorServer, emu: Emul
 
 def _describe_fields(server: EmulatorServer, sobject: str) -> tuple[str, ...]:
     sf = client(server)
-    describe = sf._call(lambda api: api.restful(f"sobjects/{sobject}/describe"))
+    describe = sf._call(lambda api: api.restful(f"sobjects/{sobject}/describe"), operation="describe")
     assert describe is not None
     return tuple(f["name"] for f in describe["fields"])
 

@@ -103,14 +103,18 @@ def test_an_update_job_lands_the_valid_records_and_answers_each_refused_one_as_c
     for lead in chosen:
         landed = sf_row(emu, lead).get("Description") == f'bulk, with a comma and a "quote"\n{lead}'
         assert landed == (lead not in too_long + by_rule)
-    # and each refusal carries Salesforce's code, message and fields, as a Composite call gives them
+    # and each refusal carries Salesforce's code, message and fields, as a Composite call gives them,
+    # less the values sent for the record (Salesforce quotes a value too long; this rule's text
+    # happens to name the value refused)
     composite = SalesforceClient(server.sync_secret()).update_records(
         "Lead", [{"Id": leads[700], "Title": "x" * 200}, {"Id": leads[701], "Industry": "Test"}]
     )
     answers = {(r.code, r.message, r.fields) for r in results if not r.ok}
     assert answers == {(c.code, c.message, c.fields) for c in composite}
-    assert {r.code for r in results[:3]} == {"STRING_TOO_LONG"}
-    assert {r.message for r in results[3:6]} == {"Industry may not be Test"}
+    assert {(r.code, r.message) for r in results[:3]} == {
+        ("STRING_TOO_LONG", "Title: data value too large: [redacted] (max length=128)")
+    }
+    assert {r.message for r in results[3:6]} == {"Industry may not be [redacted]"}
     # and it cost create, upload, close, one call per poll, and the two results
     assert sf.api_calls == 3 + len(pauses.taken) + 2
 
@@ -137,6 +141,28 @@ def test_null_and_empty_values_clear_a_field_and_a_column_a_record_lacks_is_left
     assert sf_row(emu, c)["NumberOfEmployees"] == 12
     # no record failed: the failed results were not asked for
     assert sf.api_calls == 3 + len(pauses.taken) + 1
+
+
+def test_the_text_na_goes_by_composite_and_lands_as_text_while_the_rest_go_in_the_job(
+    server: EmulatorServer, emu: Emulator, leads: list[str]
+) -> None:
+    # given a person whose title is the text "#N/A" (Bulk API 2.0's null marker), among others
+    literal, plain, cleared = leads[805:808]
+    for lead in (literal, plain, cleared):
+        emu.org.update("Lead", lead, {"Title": "Before"}, emu.admin_user_id)
+    sf, bulk, pauses = ingest(server)
+    composites = emu.calls_by_route.get("composite", 0)
+    # when the three go by the ingest
+    results = bulk.update(
+        "Lead",
+        [{"Id": literal, "Title": "#N/A"}, {"Id": plain, "Title": "Plain"}, {"Id": cleared, "Title": None}],
+    )
+    # then each is answered, in order, and the text landed as text; null still clears
+    assert [(r.ok, r.sf_id) for r in results] == [(True, literal), (True, plain), (True, cleared)]
+    assert [sf_row(emu, lead)["Title"] for lead in (literal, plain, cleared)] == ["#N/A", "Plain", None]
+    # by one Composite call for the text, and one job for the rest
+    assert emu.calls_by_route.get("composite", 0) == composites + 1
+    assert sf.api_calls == 1 + 3 + len(pauses.taken) + 1
 
 
 def test_a_second_row_of_the_same_record_is_not_sent_but_left_for_the_next_job(

@@ -238,6 +238,37 @@ def test_request_limit_exceeded_stops_the_cycle_cleanly_and_the_next_resumes(
     assert people.get(person_id_for(lead_id)).fields["job_title"] == "Waited for quota"  # type: ignore[union-attr]
 
 
+@pytest.mark.stack_parameters({"ApiBudgetPercent": 50})
+def test_past_the_api_budget_a_cycle_makes_its_plan_probe_and_no_other_call(
+    stack: LocalStack, gate: CycleGate, org: EmulatorServer, state: StateRepository, people: PeopleRepository
+) -> None:
+    run_first_cycle(stack, gate)
+    emu = org.emulator
+    # given a change in Salesforce, and the org at 60 % of its daily API limit: past the stack's 50 %
+    lead_id = sorted(visible_leads(org))[1]
+    emu.org.update("Lead", lead_id, {"Title": "Waited for the budget"}, emu.admin_user_id)
+    saved = (emu.daily_limit, emu.api_calls)
+    emu.daily_limit, emu.api_calls = 1_000, 600
+    slices = len(stack.invocations_of("SyncObjectFunction"))
+    try:
+        # when the next cycles run
+        for _ in range(2):
+            gate.release()
+            gate.reached()
+            # then each makes one call, its plan's probe, and stops there, saying why
+            run = latest_cycle(state)
+            assert run.status == "SUCCEEDED" and run.objects == [] and "budget" in (run.plan_note or "")
+        assert emu.api_calls == 602
+        assert len(stack.invocations_of("SyncObjectFunction")) == slices
+        assert people.get(person_id_for(lead_id)).fields["job_title"] != "Waited for the budget"  # type: ignore[union-attr]
+    finally:
+        emu.daily_limit, emu.api_calls = saved
+    # when the rolling 24 hours have freed calls, the next plan's probe sees it and the change arrives
+    gate.release()
+    gate.reached()
+    assert people.get(person_id_for(lead_id)).fields["job_title"] == "Waited for the budget"  # type: ignore[union-attr]
+
+
 def test_same_second_ties_across_slices_and_a_bulk_tail_lose_nothing(
     stack: LocalStack, gate: CycleGate, org: EmulatorServer, state: StateRepository, people: PeopleRepository
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from sf_emulator.server import EmulatorServer
 from sfsync.adapters.salesforce import SalesforceClient
 from sfsync.domain.cursor import Position, Window, to_stamp
 from sfsync.errors import DeferredError, FatalError, RetriableError
+from sfsync.ports import Watermark
 
 FIELDS = ("Id", "SystemModstamp", "IsDeleted", "LastName", "Company")
 
@@ -36,6 +38,16 @@ def emu(server: EmulatorServer) -> Emulator:
 def client(server: EmulatorServer, **overrides: Any) -> SalesforceClient:
     creds = {**server.sync_secret(), **overrides}
     return SalesforceClient(creds, page_size=200)
+
+
+class Clock:
+    """An injected monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def window(emu: Emulator) -> Window:
@@ -105,15 +117,54 @@ def test_salesforce_failures_are_classified(
 ) -> None:
     sf = client(server)
     emu.add_fault(fault)
-    with pytest.raises(error):
+    with pytest.raises(error) as raised:
         sf.query_window("Lead", FIELDS, window(emu), None, 10, include_deleted=False)
+    # the error is exactly the class the state machine catches, and carries its context as fields
+    assert type(raised.value) is error
+    assert (raised.value.sobject, raised.value.operation) == ("Lead", "query")  # type: ignore[attr-defined]
+    answered = (fault.status, fault.error_code) if fault.status else (None, None)
+    assert (raised.value.status, raised.value.code) == answered  # type: ignore[attr-defined]
 
 
 def test_unknown_field_is_fatal_and_names_the_code(server: EmulatorServer, emu: Emulator) -> None:
-    with pytest.raises(FatalError, match="INVALID_FIELD"):
+    with pytest.raises(FatalError, match="INVALID_FIELD") as raised:
         client(server).query_window(
             "Lead", ("Id", "SystemModstamp", "Nope__c"), window(emu), None, 10, include_deleted=False
         )
+    assert (raised.value.code, raised.value.status, raised.value.sobject) == ("INVALID_FIELD", 400, "Lead")
+
+
+@pytest.mark.parametrize(
+    "login_url",
+    ["http://login.salesforce.com", "login.salesforce.com", "ftp://login.salesforce.com", "https://"],
+)
+def test_a_login_url_that_is_not_https_is_refused_before_any_request(
+    server: EmulatorServer, emu: Emulator, login_url: str
+) -> None:
+    # given a secret whose login_url would send the credentials over plain HTTP (or nowhere)
+    # when the client is built, then it refuses, naming the problem, and nothing was sent
+    with pytest.raises(FatalError, match="login_url must be an https:// URL"):
+        client(server, login_url=login_url)
+    assert emu.api_calls == 0
+
+
+def test_a_login_that_answers_a_plain_http_instance_is_refused(server: EmulatorServer, emu: Emulator) -> None:
+    # given a token endpoint that answers an http:// instance_url (the session would go in clear)
+    sf = client(server)
+    real_post = sf.http.post
+
+    def post(url: str, **kwargs: Any) -> Any:
+        answer = real_post(url, **kwargs)
+        body = answer.json()
+        body["instance_url"] = body["instance_url"].replace("https://", "http://")
+        answer._content = json.dumps(body).encode()
+        return answer
+
+    sf.http.post = post  # type: ignore[method-assign]
+    # when the client logs in, then it refuses before its first API request
+    with pytest.raises(FatalError, match="instance_url that is not https"):
+        sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False)
+    assert emu.api_calls == 0
 
 
 def test_bad_credentials_are_fatal(server: EmulatorServer, emu: Emulator) -> None:
@@ -132,6 +183,70 @@ def test_api_budget_stops_before_the_limit(server: EmulatorServer, emu: Emulator
     with pytest.raises(DeferredError, match="budget"):
         sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False)
     assert emu.api_calls == 9
+
+
+def budget_reached(
+    server: EmulatorServer, emu: Emulator, clock: Clock | None = None
+) -> tuple[SalesforceClient, Clock]:
+    """A warm client whose last answer said 90 of 100 daily calls are used, with a 90 % share (its
+    clock the real one unless given)."""
+    emu.daily_limit = 100
+    emu.api_calls = 89
+    timing = {"clock": clock} if clock else {}
+    sf = SalesforceClient(server.sync_secret(), page_size=200, budget_share=0.9, **timing)
+    sf.begin_invocation()
+    sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False)
+    assert sf.usage == (90, 100)
+    return sf, clock or Clock()
+
+
+def test_a_new_invocation_makes_no_call_once_the_last_usage_reached_the_share(
+    server: EmulatorServer, emu: Emulator
+) -> None:
+    # given a warm client whose last answer showed the share used
+    sf, _ = budget_reached(server, emu)
+    # when later invocations of the same Lambda (slices of the cycle) ask for anything
+    for _ in range(3):
+        sf.begin_invocation()
+        with pytest.raises(DeferredError, match="budget"):
+            sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False)
+    # then none of them reached Salesforce
+    assert emu.api_calls == 90
+
+
+def test_the_budget_is_rechecked_once_the_last_usage_is_old(server: EmulatorServer, emu: Emulator) -> None:
+    # given a warm client whose last answer showed the share used
+    sf, clock = budget_reached(server, emu, Clock())
+    # when the rolling 24 hours have freed calls, and the last usage is a recheck interval old
+    emu.api_calls = 40
+    clock.now += sf.budget_recheck_seconds
+    sf.begin_invocation()
+    # then one call goes out, learns the usage, and the sync goes on
+    sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False)
+    sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False)
+    assert emu.api_calls == 42 and sf.usage == (42, 100)
+
+
+def test_a_recheck_invocation_makes_one_call_and_stops_if_the_share_is_still_used(
+    server: EmulatorServer, emu: Emulator
+) -> None:
+    # given a warm client whose last answer showed the share used, moments ago
+    sf, clock = budget_reached(server, emu, Clock())
+    clock.now += 1
+    # when the plan's invocation rechecks with its probe, and the share is still used
+    sf.begin_invocation(recheck=True)
+    with pytest.raises(DeferredError, match="budget"):
+        sf.probe_changes({"Lead": Watermark(to_stamp(emu.clock.now()))})
+    # then the probe was the one call, and the next call of the invocation is refused without a call
+    assert emu.api_calls == 91
+    with pytest.raises(DeferredError, match="budget"):
+        sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False)
+    assert emu.api_calls == 91
+    # when the next cycle's plan rechecks after the window freed calls, its probe answers
+    emu.api_calls = 10
+    sf.begin_invocation(recheck=True)
+    [probe] = sf.probe_changes({"Lead": Watermark(to_stamp(emu.clock.now()))})
+    assert probe.error is None and emu.api_calls == 11
 
 
 def test_jwt_bearer_login(server: EmulatorServer, emu: Emulator) -> None:
@@ -236,5 +351,33 @@ def test_convert_merge_delete_and_read_by_id(server: EmulatorServer, emu: Emulat
 
 def test_a_soap_fault_is_classified(server: EmulatorServer, emu: Emulator) -> None:
     sf = client(server)
-    with pytest.raises(FatalError, match="INVALID_TYPE"):
+    with pytest.raises(FatalError, match="INVALID_TYPE") as raised:
         sf.merge_records("NoSuchThing", "00Q000000000001AAA", ["00Q000000000002AAA"])
+    assert (raised.value.operation, raised.value.sobject, raised.value.code) == (
+        "merge",
+        "NoSuchThing",
+        "INVALID_TYPE",
+    )
+    assert raised.value.status is None  # a fault is HTTP 500 whatever its code
+
+
+def test_a_refused_record_keeps_code_and_fields_but_not_the_values_sent(
+    server: EmulatorServer, emu: Emulator
+) -> None:
+    # given two leads, and updates Salesforce refuses with messages that quote the values sent
+    admin = emu.admin_user_id
+    first, second = (
+        emu.org.create("Lead", {"LastName": f"Refused{i}", "Company": "Refusals"}, admin)["Id"]
+        for i in range(2)
+    )
+    sf = client(server)
+    # when they are sent
+    bad_email, too_long = sf.update_records(
+        "Lead",
+        [{"Id": first, "Email": "ana.silva@@example.com"}, {"Id": second, "Title": "Ana Silva, " * 20}],
+    )
+    # then each keeps Salesforce's code and fields, and its message has the value taken out
+    assert (bad_email.code, bad_email.fields) == ("INVALID_EMAIL_ADDRESS", ("Email",))
+    assert bad_email.message == "Email: invalid email address: [redacted]"
+    assert (too_long.code, too_long.fields) == ("STRING_TOO_LONG", ("Title",))
+    assert "Ana" not in too_long.message and "[redacted]" in too_long.message

@@ -18,7 +18,7 @@ import pytest
 from sf_emulator.app import Fault
 from sf_emulator.server import EmulatorServer
 from sfsync import wiring
-from sfsync.adapters.dynamo import PeopleRepository, StateRepository
+from sfsync.adapters.dynamo import PeopleRepository, StateRepository, SyncErrorItem
 from sfsync.domain.people import FieldChange, PersonChange, person_id_for
 from sfsync.errors import InvalidRequestError
 from sfsync.services.marketing import MarketingService
@@ -300,6 +300,10 @@ def test_sync_person_refused_by_salesforce_is_kept_as_a_sync_error(
     assert answer["ok"] is False and answer["code"] == "STRING_TOO_LONG"
     [error] = [e for e in state.sync_errors("Lead") if e.person_id == person]
     assert error.operation == "create" and "Title" in error.message
+    # the error keeps Salesforce's code and fields, not the value it refused, and expires
+    assert error.fields == ("Title",) and "y" * 300 not in error.message and "[redacted]" in error.message
+    expires_at = SyncErrorItem.get("SYNC_ERRORS", f"Lead#{person}").expires_at
+    assert expires_at is not None and 29 <= (expires_at - time.time()) / 86_400 <= 30
     assert people.get(person).sf_id is None  # type: ignore[union-attr]
     bad = stack.invoke(
         "ActionsFunction",

@@ -202,3 +202,21 @@ def test_real_template_resolves_tables_functions_and_state_machine() -> None:
     assert "${" not in asl
     names = set(re.findall(r'"FunctionName": "([^"]+)"', asl))
     assert names == {f.arn for name, f in functions.items() if name != "ActionsFunction"}  # not in the cycle
+
+
+def test_every_function_that_calls_salesforce_gets_the_api_budget_parameter() -> None:
+    # given the project's template, deployed with a 70 % API budget
+    tpl = load_template(REPO / "template.yaml")
+    r = Resolver(
+        tpl,
+        stack_name="sfx",
+        parameters={"ApiBudgetPercent": "70"},
+        refs={"SalesforceSecret": "arn:aws:secretsmanager:us-east-1:1:secret:sf"},
+    )
+    functions = function_specs(tpl, r)
+    # then every function that has the Salesforce secret has the share, and those are the ones that call
+    calling = {f.logical_id for f in functions if "SALESFORCE_SECRET_ARN" in f.environment}
+    assert calling == {"PlanFunction", "SyncObjectFunction", "ActionsFunction"}
+    assert {
+        f.logical_id: f.environment.get("API_BUDGET_PERCENT") for f in functions if f.logical_id in calling
+    } == {name: "70" for name in calling}

@@ -23,6 +23,14 @@ def _int(name: str, default: int) -> int:
         raise FatalError(f"environment variable {name} must be an integer, got {raw!r}") from None
 
 
+def _percent(name: str, default: int) -> float:
+    """A whole percent 1..100 as a fraction."""
+    value = _int(name, default)
+    if not 1 <= value <= 100:
+        raise FatalError(f"environment variable {name} must be a percent from 1 to 100, got {value}")
+    return value / 100
+
+
 def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
     value = os.environ.get(name) or default
     if value not in allowed:
@@ -83,6 +91,7 @@ class Settings:
     default_company: str = "[not provided]"  # a new lead's Company when the person has none
     field_rules: dict[str, Any] = field(default_factory=dict)  # per-field winner and blocked sources
     converted_status: str = "Closed - Converted"  # the lead status Convert Person (and a merge) sets
+    api_budget_share: float = 0.9  # no Salesforce call once the org's daily usage reaches this share
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -110,4 +119,5 @@ class Settings:
             push_bulk_threshold=max(_int("PUSH_BULK_THRESHOLD", 10_000), 0),
             push_bulk_slice_people=min(max(_int("PUSH_BULK_SLICE_PEOPLE", 25_000), 1), 100_000),
             converted_status=os.environ.get("CONVERTED_LEAD_STATUS") or "Closed - Converted",
+            api_budget_share=_percent("API_BUDGET_PERCENT", 90),
         )

@@ -9,7 +9,29 @@ from __future__ import annotations
 
 
 class SyncError(Exception):
-    """Base of the sync's own errors; never raised itself."""
+    """Base of the sync's own errors; never raised itself.
+
+    A failure Salesforce answered carries its context as fields (``adapters.salesforce_errors``
+    sets them): the object, our operation, the HTTP status, Salesforce's ``errorCode`` (for a Bulk
+    job that ended, the job's state) and the Bulk job. Each is None when it does not apply.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sobject: str | None = None,
+        operation: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        job_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.sobject = sobject
+        self.operation = operation
+        self.status = status
+        self.code = code
+        self.job_id = job_id
 
 
 class RetriableError(SyncError):

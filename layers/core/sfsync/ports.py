@@ -307,8 +307,8 @@ class StatePort(Protocol):
 
 @dataclass(frozen=True)
 class WriteResult:
-    """Salesforce's answer for one record of a write: its id, or its errors (code and message, as
-    Salesforce gave them)."""
+    """Salesforce's answer for one record of a write: its id, or its errors (code and fields as
+    Salesforce gave them; its message with the values sent for that record redacted)."""
 
     sf_id: str | None
     ok: bool

@@ -70,7 +70,8 @@ def _executions(state_machine_arn: str) -> StepFunctionsExecutions:
 
 def planner() -> Planner:
     cfg = settings()
-    probe = salesforce if cfg.salesforce_secret_arn else None
+    # the probe rechecks the API budget: one call per cycle, whatever the last known usage says
+    probe = (lambda: salesforce(recheck_budget=True)) if cfg.salesforce_secret_arn else None
     people = _people(cfg.people_table, cfg.state_table) if cfg.people_table else None
     pending = (lambda sf_type: bool(people.pending_ids(sf_type, 1))) if people is not None else None
     return Planner(
@@ -93,17 +94,17 @@ def finisher() -> Finisher:
     )
 
 
-def salesforce() -> SalesforceClient:
+def salesforce(*, recheck_budget: bool = False) -> SalesforceClient:
     cfg = settings()
     if not cfg.salesforce_secret_arn:
         raise FatalError("SALESFORCE_SECRET_ARN is not set")
-    client = _salesforce(cfg.salesforce_secret_arn, cfg.api_version, cfg.page_size)
-    client.begin_invocation()
+    client = _salesforce(cfg.salesforce_secret_arn, cfg.api_version, cfg.page_size, cfg.api_budget_share)
+    client.begin_invocation(recheck=recheck_budget)
     return client
 
 
 @cache
-def _salesforce(secret_arn: str, api_version: str, page_size: int) -> SalesforceClient:
+def _salesforce(secret_arn: str, api_version: str, page_size: int, budget_share: float) -> SalesforceClient:
     try:
         creds = parameters.get_secret(secret_arn, transform="json", max_age=SECRET_MAX_AGE)
     except parameters.exceptions.GetParameterError as exc:
@@ -112,7 +113,7 @@ def _salesforce(secret_arn: str, api_version: str, page_size: int) -> Salesforce
         raise FatalError("the Salesforce secret is not valid JSON") from exc
     if not isinstance(creds, dict):
         raise FatalError("the Salesforce secret must be a JSON object")
-    return SalesforceClient(creds, api_version=api_version, page_size=page_size)
+    return SalesforceClient(creds, api_version=api_version, page_size=page_size, budget_share=budget_share)
 
 
 def puller(client: SalesforceClient | None = None) -> PullService:
@@ -192,7 +193,7 @@ def pusher(client: SalesforceClient | None = None) -> PushService | None:
 
 
 def syncer() -> SyncService:
-    """One invocation's sync: the pull and the push share the client (one budget reset per call)."""
+    """One invocation's sync: the pull and the push share the client (and its API budget)."""
     client = salesforce()
     return SyncService(lambda: puller(client), lambda: pusher(client), state())
 

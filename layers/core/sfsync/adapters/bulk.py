@@ -9,10 +9,10 @@ reads one results page and returns the locator of the next, so a caller can chec
 
 Every request goes through the ``SalesforceClient``'s logged-in session and its ``_call``:
 API calls are counted, an expired session is renewed once, and failures leave as the sync's
-errors, classified by ``errorCode``. Two Bulk cases are ours: results of an unfinished job
-(412 ``JOB_NOT_COMPLETE``) are RetriableError, and a job that ended without results (Failed,
-Aborted, or gone: 404 ``NOT_FOUND``) is a RetriableError that ``ended_job`` recognises, so the
-caller drops that job and starts a new one.
+errors, classified by ``errorCode`` (``salesforce_errors.classify``, told the job). Results of an
+unfinished job (412 ``JOB_NOT_COMPLETE``) are RetriableError, and a job that ended without results
+(Failed, Aborted, or gone: 404 ``NOT_FOUND``) is a RetriableError that ``ended_job`` recognises, so
+the caller drops that job and starts a new one.
 
 Rows come back as REST returns them, so the change digests agree whichever API read a record:
 CSV cells are typed from the object's describe (booleans, numbers, ``None`` for empty cells)
@@ -32,15 +32,16 @@ from typing import Any, TypeVar
 
 import requests
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceError as LibraryError
-from simple_salesforce.exceptions import SalesforceExpiredSession
 from simple_salesforce.util import call_salesforce
 
 from ..domain.cursor import Position, Window
 from ..errors import FatalError, RetriableError, SyncError
 from ..observability import logger
 from ..ports import NOT_PROCESSED, WriteResult
-from .salesforce import TIMEOUT, SalesforceClient, _error_code, _identifier
+from .salesforce import TIMEOUT, SalesforceClient, _identifier
+from .salesforce_errors import ended_job, refused
+
+__all__ = ["BulkIngest", "BulkQuery", "bulk_soql", "converter", "csv_cell", "ended_job", "parse_error"]
 
 Converter = Callable[[str], Any]
 T = TypeVar("T")
@@ -51,7 +52,6 @@ MAX_PAGE_RECORDS = 50_000  # our bound for one page in a Lambda (simple-salesfor
 ENDED_STATES = ("Failed", "Aborted")
 INT_TYPES = {"int", "long"}
 DECIMAL_TYPES = {"double", "currency", "percent"}
-_ENDED_ATTRIBUTE = "bulk_job_ended"
 JOB_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
@@ -62,22 +62,6 @@ def bulk_soql(sobject: str, fields: Sequence[str], window: Window, after: Positi
     if not soql.endswith(suffix):  # pragma: no cover - window_soql always ends so
         raise AssertionError(f"unexpected keyset SOQL shape: {soql!r}")
     return soql[: -len(suffix)]
-
-
-def ended_job(exc: BaseException) -> str | None:
-    """The id of the job ``exc`` reports ended (Failed, Aborted, deleted), or None for other errors.
-
-    Such a job gives no more results: drop it from the cursor and start a new one. Any other
-    RetriableError is transient: retry the same step on the same job.
-    """
-    value = getattr(exc, _ENDED_ATTRIBUTE, None)
-    return value if isinstance(value, str) else None
-
-
-def _ended(job_id: str, message: str) -> RetriableError:
-    error = RetriableError(message)
-    setattr(error, _ENDED_ATTRIBUTE, job_id)  # still a RetriableError itself (the state machine's name)
-    return error
 
 
 def _none_or(convert: Converter) -> Converter:
@@ -165,7 +149,7 @@ class BulkQuery:
         def create(sf: Salesforce) -> Any:
             return self._request(sf, "POST", "", data=json.dumps(payload)).json()
 
-        info = self.client._call(create)
+        info = self.client._call(create, operation="bulk query", sobject=sobject)
         job_id = str(info["id"])
         self._objects[job_id] = str(info.get("object") or sobject)
         logger.info(
@@ -181,7 +165,13 @@ class BulkQuery:
         state = str(info.get("state", ""))
         if state in ENDED_STATES:
             message = info.get("errorMessage") or "no error message"
-            raise _ended(job_id, f"Bulk query job {job_id} {state}: {message}; start a new job")
+            raise RetriableError(
+                f"Bulk query job {job_id} {state}: {message}; start a new job",
+                sobject=self._objects.get(job_id),
+                operation="bulk query",
+                code=state,
+                job_id=job_id,
+            )
         return state
 
     def page(
@@ -240,29 +230,19 @@ class BulkQuery:
     ) -> requests.Response:
         return _jobs_request(sf, "query", method, path, accept=accept, **kwargs)
 
-    def _job_call(self, job_id: str, operation: Callable[[Salesforce], T]) -> T:
-        """``client._call`` with the Bulk job's own error codes turned into the sync's errors."""
-
+    def _job_call(self, job_id: str, request: Callable[[Salesforce], T]) -> T:
+        """``client._call`` for a step of the job: Salesforce's answers are classified knowing the job
+        (NOT_FOUND: the job ended). An id that is not a job id ends the job without a call."""
         if not JOB_ID.match(job_id):
-            raise _ended(job_id, f"{job_id!r} is not a Bulk query job id; start a new job")
-
-        def guarded(sf: Salesforce) -> T:
-            try:
-                return operation(sf)
-            except SalesforceExpiredSession:
-                raise  # the client logs in again and repeats the step
-            except LibraryError as exc:
-                code = _error_code(exc)
-                if code == "JOB_NOT_COMPLETE":
-                    raise RetriableError(
-                        f"Bulk query job {job_id} has no results yet (412 JOB_NOT_COMPLETE); poll its state"
-                    ) from exc
-                if code == "NOT_FOUND":
-                    gone = f"Bulk query job {job_id} no longer exists; start a new job"
-                    raise _ended(job_id, gone) from exc
-                raise
-
-        return self.client._call(guarded)
+            raise RetriableError(
+                f"{job_id!r} is not a Bulk query job id; start a new job",
+                operation="bulk query",
+                code="NOT_FOUND",
+                job_id=job_id,
+            )
+        return self.client._call(
+            request, operation="bulk query", sobject=self._objects.get(job_id), job_id=job_id
+        )
 
     def _info(self, job_id: str) -> dict[str, Any]:
         def get(sf: Salesforce) -> Any:
@@ -383,8 +363,14 @@ class BulkIngest:
     records of a job that failed as a whole. Such a record was not refused: it is left pending and
     goes again with the next slice (an update sent twice sets the same values).
 
+    A record that holds the text ``#N/A`` does not go in the job: Bulk API 2.0 reads that cell as
+    "set the field to null" and has no escape for it, so the person's value would be wiped in
+    Salesforce, and by the next pull on the marketing side too. Such records go by one Composite
+    call of the client instead (JSON carries the text), answered in the same list.
+
     Raises the sync's errors as ``SalesforceClient`` classifies them; a job abandoned by an error
-    before its upload completed is aborted, best-effort.
+    before its upload completed is aborted, best-effort. A refusal's message has the values sent
+    for its record redacted.
     """
 
     def __init__(
@@ -399,13 +385,29 @@ class BulkIngest:
         self.wait_seconds = wait_seconds
         self.sleep = sleep
         self.clock = clock
+        self._objects: dict[str, str] = {}  # job id -> sobject
 
     def update(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
         """Update ``records`` (each with its ``Id``) in one job; one result per record, in order.
 
         A record whose ``Id`` came earlier in ``records``, or which would take the upload past
-        Salesforce's size limit, is not sent: it comes back ``NOT_PROCESSED``.
+        Salesforce's size limit, is not sent: it comes back ``NOT_PROCESSED``. A record holding the
+        text ``#N/A`` goes by Composite (see the class docstring).
         """
+        literal = [index for index, record in enumerate(records) if _holds_null_marker(record)]
+        by_json: dict[int, WriteResult] = {}
+        if literal:
+            logger.info(
+                "records holding the text #N/A go by Composite, not in the Bulk job",
+                extra={"object": sobject, "records": len(literal)},
+            )
+            answers = self.client.update_records(sobject, [records[i] for i in literal])
+            by_json = dict(zip(literal, answers, strict=True))
+        by_job = iter(self._job(sobject, [r for i, r in enumerate(records) if i not in by_json]))
+        return [by_json[i] if i in by_json else next(by_job) for i in range(len(records))]
+
+    def _job(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """``records`` in one ingest job; one result per record, in order."""
         if not records:
             return []
         data, sent = self._csv(records)
@@ -429,10 +431,11 @@ class BulkIngest:
         processed = _count(info, "numberRecordsProcessed")
         failed = _count(info, "numberRecordsFailed")
         answers: dict[str, WriteResult] = {}
+        uploaded = {_id_key(str(records[i]["Id"])): records[i] for i in sent}
         if processed is None or failed is None or processed > failed:
-            answers.update(self._results(job_id, "successfulResults"))
+            answers.update(self._results(job_id, "successfulResults", uploaded))
         if failed is None or failed > 0:
-            answers.update(self._results(job_id, "failedResults"))
+            answers.update(self._results(job_id, "failedResults", uploaded))
         unprocessed = WriteResult(
             None,
             ok=False,
@@ -499,25 +502,35 @@ class BulkIngest:
                 "lineEnding": "LF",
             }
         )
-        info = self.client._call(lambda sf: _ingest_request(sf, "POST", "", data=payload).json())
+        info = self.client._call(
+            lambda sf: _ingest_request(sf, "POST", "", data=payload).json(),
+            operation="bulk ingest",
+            sobject=sobject,
+        )
         job_id = str(info["id"])
         if not JOB_ID.match(job_id):
             raise RetriableError(f"Salesforce created a Bulk ingest job with an unexpected id {job_id!r}")
+        self._objects[job_id] = sobject
         logger.info("bulk ingest job created", extra={"object": sobject, "job_id": job_id})
         return job_id
+
+    def _step(self, job_id: str, request: Callable[[Salesforce], T]) -> T:
+        return self.client._call(
+            request, operation="bulk ingest", sobject=self._objects.get(job_id), job_id=job_id
+        )
 
     def _upload(self, job_id: str, data: bytes) -> None:
         def put(sf: Salesforce) -> None:
             _ingest_request(sf, "PUT", f"/{job_id}/batches", data=data, content_type=CSV_TYPE)
 
-        self.client._call(put)
+        self._step(job_id, put)
 
     def _close(self, job_id: str) -> None:
         body = json.dumps({"state": "UploadComplete"})
-        self.client._call(lambda sf: _ingest_request(sf, "PATCH", f"/{job_id}", data=body))
+        self._step(job_id, lambda sf: _ingest_request(sf, "PATCH", f"/{job_id}", data=body))
 
     def _info(self, job_id: str) -> dict[str, Any]:
-        info = self.client._call(lambda sf: _ingest_request(sf, "GET", f"/{job_id}").json())
+        info = self._step(job_id, lambda sf: _ingest_request(sf, "GET", f"/{job_id}").json())
         return info if isinstance(info, dict) else {}
 
     def _wait(self, job_id: str) -> dict[str, Any]:
@@ -541,7 +554,7 @@ class BulkIngest:
         Salesforce keeps the records it has processed and processes no more."""
         body = json.dumps({"state": "Aborted"})
         try:
-            self.client._call(lambda sf: _ingest_request(sf, "PATCH", f"/{job_id}", data=body))
+            self._step(job_id, lambda sf: _ingest_request(sf, "PATCH", f"/{job_id}", data=body))
         except SyncError as exc:
             logger.warning(
                 "could not abort a bulk ingest job",
@@ -550,14 +563,15 @@ class BulkIngest:
             return False
         return True
 
-    def _results(self, job_id: str, kind: str) -> dict[str, WriteResult]:
+    def _results(self, job_id: str, kind: str, uploaded: dict[str, dict[str, Any]]) -> dict[str, WriteResult]:
         """successfulResults or failedResults, by id: the ``Id`` cell echoed from the upload (as
-        sent), else ``sf__Id``. Rows come in no particular order."""
+        sent), else ``sf__Id``. Rows come in no particular order. ``uploaded``: the records sent, by
+        id, whose values a refusal's message must not keep."""
 
         def fetch(sf: Salesforce) -> requests.Response:
             return _ingest_request(sf, "GET", f"/{job_id}/{kind}", accept=CSV_TYPE)
 
-        text = self.client._call(fetch).content.decode("utf-8-sig")
+        text = self._step(job_id, fetch).content.decode("utf-8-sig")
         reader = csv.reader(io.StringIO(text, newline=""))
         header = next(reader, None)
         if not header:
@@ -573,10 +587,19 @@ class BulkIngest:
             key = _id_key(row[where["Id"]] if "Id" in where and row[where["Id"]] else sf_id or "")
             if kind == "failedResults":
                 code, message, fields = parse_error(row[where["sf__Error"]])
-                out[key] = WriteResult(sf_id, ok=False, code=code, message=message, fields=fields)
+                out[key] = refused(sf_id, code, message, fields, uploaded.get(key, {}))
             else:
                 out[key] = WriteResult(sf_id, ok=True, created=row[where["sf__Created"]] == "true")
         return out
+
+
+def _holds_null_marker(record: dict[str, Any]) -> bool:
+    """Whether a value of ``record`` is text that would become the ingest's null marker."""
+    return any(
+        value is not None and value != "" and csv_cell(value) == NULL_CELL
+        for name, value in record.items()
+        if name != "Id"
+    )
 
 
 def _count(info: dict[str, Any], name: str) -> int | None:

@@ -8,7 +8,7 @@ State table access patterns (pk, sk), each a GetItem, conditional write or Query
   OBJECT#<sobject> / DESCRIBE    the fields the sync user can see, and when that was asked
   CYCLE#<id> / RUN            one cycle's record; CYCLE#<id> / OBJECT#<sobject> its per-object counters
   CYCLES / <started_at>#<id>  index of cycles, newest first (Query, paged by Limit)
-  SYNC_ERRORS / <sobject>#<person id>  a record Salesforce refused, until it goes through
+  SYNC_ERRORS / <sobject>#<person id>  a record Salesforce refused, until it goes through (TTL)
   CHANGES#<person id> / <at>#<version>  a person's change log: field, old, new, source, rule (TTL)
 People table: a person by id (GetItem/BatchGetItem), by Salesforce id (GSI by-sf-id), by email
 (GSI by-email, sparse: only people with an email are in it), a company's people (GSI by-company,
@@ -453,6 +453,10 @@ class StateRepository:
     # sync errors -----------------------------------------------------------------------------
     @_classified
     def save_sync_errors(self, errors: Sequence[SyncErrorRecord]) -> None:
+        """Keep each refusal as long as the cycle records that counted it (``history_days``, from
+        this refusal): it holds no values (the Salesforce adapter redacts them), but an operator who
+        has not retried it by then will not, and a record refused again is kept again."""
+        expires = self._expiry()
         with SyncErrorItem.batch_write() as batch:
             for e in errors:
                 batch.save(
@@ -466,6 +470,7 @@ class StateRepository:
                         fields=list(e.fields),
                         at=e.at,
                         operation=e.operation,
+                        expires_at=expires,
                     )
                 )
 

@@ -1,10 +1,10 @@
 """Salesforce through simple-salesforce: OAuth login from the secret, paged queries, error classes.
 
 Every Salesforce failure leaves this module as one of the sync's errors, classified by
-Salesforce's ``errorCode`` (never by message text): REQUEST_LIMIT_EXCEEDED and the API
-budget become DeferredError; UNABLE_TO_LOCK_ROW, 5xx, lost connections and expired query
-locators become RetriableError; an expired session is renewed once, transparently; bad
-credentials, missing fields or objects become FatalError with what to fix.
+``salesforce_errors.classify`` from Salesforce's ``errorCode`` (never by message text):
+REQUEST_LIMIT_EXCEEDED and the API budget become DeferredError; UNABLE_TO_LOCK_ROW, 5xx, lost
+connections and expired query locators become RetriableError; an expired session is renewed once,
+transparently; bad credentials, missing fields or objects become FatalError with what to fix.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlparse
 
 import jwt
 import requests
@@ -29,23 +29,17 @@ from ..errors import DeferredError, FatalError, RetriableError
 from ..observability import logger
 from ..ports import ChangeProbe, ConvertResult, Watermark, WriteResult
 from . import soap
+from .salesforce_errors import classify, redact, refused, rest_error
 
 T = TypeVar("T")
 IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-RETRIABLE_CODES = {
-    "UNABLE_TO_LOCK_ROW",
-    "INVALID_QUERY_LOCATOR",
-    "SERVER_UNAVAILABLE",
-    "QUERY_TIMEOUT",
-    "UNKNOWN_EXCEPTION",
-}
-DEFERRED_CODES = {"REQUEST_LIMIT_EXCEEDED", "TXN_SECURITY_METERING_ERROR"}
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 IDS_PER_QUERY = 300
 PROBES_PER_BATCH = 12  # two subrequests each; Composite Batch takes at most 25
 COLLECTION_SIZE = 200  # records per sObject Collections request
 COLLECTIONS_PER_COMPOSITE = 5  # Composite allows 5 Collections or query subrequests of its 25
 TIMEOUT = (10, 120)
+BUDGET_RECHECK_SECONDS = 300.0  # one cycle period (the template's CycleWaitSeconds default)
 
 
 def _identifier(name: str) -> str:
@@ -64,11 +58,9 @@ def _record_errors(answer: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
     return code, message, fields
 
 
-def _error_code(exc: LibraryError) -> str:
-    content = getattr(exc, "content", None)
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        return str(content[0].get("errorCode", ""))
-    return ""
+def _https(url: str) -> bool:
+    parsed = urlparse(url)
+    return parsed.scheme == "https" and bool(parsed.hostname)
 
 
 class SalesforceClient:
@@ -77,6 +69,17 @@ class SalesforceClient:
     ``credentials`` is the secret's JSON: ``auth`` ("client_credentials" or "jwt_bearer"),
     ``login_url`` (the My Domain or login host, https), ``client_id``, and ``client_secret`` or
     ``username`` + ``private_key``; ``ca_file`` only for a local emulator with its own CA.
+
+    The API budget: Salesforce counts calls over a rolling 24 hours and reports the org's usage on
+    every answer (``Sforce-Limit-Info: api-usage=used/limit``). The client keeps the last usage it
+    was told, across the invocations of a warm Lambda, and makes no call while that is at or past
+    ``budget_share`` of the limit (DeferredError instead). Two calls still go out, so that a stopped
+    sync notices when the window has freed calls again: the first call of an invocation that asks
+    to ``recheck`` (the plan's probe: one call per cycle, what an idle cycle costs anyway), and the
+    first call once the last usage is ``budget_recheck_seconds`` old (a Lambda the plan does not
+    share a client with). Asking ``/limits`` first would not save that call: only the Versions
+    resource is free of the limit, and it reports no usage (Salesforce's "Limit Info Header" page).
+    A new Lambda knows no usage: its first call goes out and its answer tells.
     """
 
     def __init__(
@@ -86,16 +89,27 @@ class SalesforceClient:
         api_version: str = "59.0",
         page_size: int = 2000,
         budget_share: float = 0.9,
+        budget_recheck_seconds: float = BUDGET_RECHECK_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         missing = [k for k in ("auth", "login_url", "client_id") if not credentials.get(k)]
         if missing:
             raise FatalError(f"the Salesforce secret lacks {', '.join(missing)}")
+        if not _https(str(credentials["login_url"])):
+            raise FatalError(
+                "the Salesforce secret's login_url must be an https:// URL: the sync never sends "
+                "credentials over plain HTTP"
+            )
         self.credentials = credentials
         self.api_version = api_version
         self.page_size = page_size
         self.budget_share = budget_share
+        self.budget_recheck_seconds = budget_recheck_seconds
+        self.clock = clock
         self._calls = 0
         self.usage: tuple[int, int] | None = None  # (used, limit) from the last Sforce-Limit-Info
+        self._usage_at = 0.0  # when it was told (``clock``)
+        self._recheck = False
         self.http = requests.Session()
         self.http.trust_env = False
         self.http.verify = credentials.get("ca_file") or True
@@ -120,20 +134,28 @@ class SalesforceClient:
         match = re.search(r"api-usage=(\d+)/(\d+)", info)
         if match:
             self.usage = (int(match.group(1)), int(match.group(2)))
+            self._usage_at = self.clock()
 
-    def begin_invocation(self) -> None:
-        """Forget the last usage snapshot: a warm client's may predate the org's daily reset, so a new
-        invocation makes one call to learn today's usage before the budget guard trusts it."""
-        self.usage = None
+    def begin_invocation(self, *, recheck: bool = False) -> None:
+        """Start an invocation; the last usage carries over. ``recheck``: its first call goes out
+        whatever that usage says (the plan's probe, once per cycle: see the class docstring)."""
+        self._recheck = recheck
 
     def _check_budget(self) -> None:
-        """Refuse a call once the org's usage (as of the last response) reaches the budget share."""
-        if self.usage and self.usage[1] and self.usage[0] >= self.usage[1] * self.budget_share:
-            used, limit = self.usage
-            raise DeferredError(
-                f"Salesforce API budget reached: {used} of {limit} daily calls "
-                f"used (the sync stops at {self.budget_share:.0%})"
-            )
+        """Refuse a call while the last usage Salesforce reported is at or past the budget share
+        (unless a recheck is due: see the class docstring)."""
+        if self._recheck:
+            self._recheck = False
+            return
+        if not self.usage or not self.usage[1] or self.usage[0] < self.usage[1] * self.budget_share:
+            return
+        if self.clock() - self._usage_at >= self.budget_recheck_seconds:
+            return  # told too long ago: this call's answer tells again
+        used, limit = self.usage
+        raise DeferredError(
+            f"Salesforce API budget reached: {used} of {limit} daily calls "
+            f"used (the sync stops at {self.budget_share:.0%})"
+        )
 
     # -- session --------------------------------------------------------------------------------
     def _login(self) -> Salesforce:
@@ -165,16 +187,23 @@ class SalesforceClient:
             response = self.http.post(url, data=data, timeout=TIMEOUT)
         except requests.RequestException as exc:
             raise RetriableError(f"Salesforce login unreachable: {type(exc).__name__}") from exc
-        if response.status_code >= 500:
-            raise RetriableError(f"Salesforce login failed with HTTP {response.status_code}")
         try:
             body = response.json()
         except ValueError:
             body = {}
+        body = body if isinstance(body, dict) else {}
         if response.status_code != 200 or "access_token" not in body:
+            # OAuth answers {"error", "error_description"} where the API answers errorCode and message
+            raise classify(
+                response.status_code,
+                str(body.get("error") or ""),
+                str(body.get("error_description") or ""),
+                operation="the login with the secret's credentials",
+            )
+        if not _https(str(body.get("instance_url", ""))):
             raise FatalError(
-                f"Salesforce refused the sync user's credentials: {body.get('error', 'unknown')}: "
-                f"{body.get('error_description', response.status_code)}; check the secret"
+                "Salesforce's login answered an instance_url that is not https: the sync never sends "
+                "the session over plain HTTP"
             )
         logger.info("logged in to Salesforce", extra={"auth": creds["auth"]})
         return Salesforce(
@@ -189,33 +218,39 @@ class SalesforceClient:
             self._client = self._login()
         return self._client
 
-    def _call(self, operation: Callable[[Salesforce], T]) -> T:
+    def _call(
+        self,
+        request: Callable[[Salesforce], T],
+        *,
+        operation: str,
+        sobject: str | None = None,
+        job_id: str | None = None,
+    ) -> T:
+        """Make one API request (after the budget check), logging in again once if the session
+        expired; Salesforce's refusal leaves as ``classify`` names it, with this context."""
         self._check_budget()
         for attempt in (1, 2):
             try:
-                return operation(self._sf())
+                return request(self._sf())
             except SalesforceExpiredSession as exc:
                 self._client = None
                 if attempt == 2:
                     raise RetriableError("Salesforce session expired again right after a new login") from exc
                 logger.info("Salesforce session expired; logging in again")
             except LibraryError as exc:
-                raise self._classify(exc) from exc
+                status = getattr(exc, "status", None)
+                code, message = rest_error(getattr(exc, "content", None))
+                raise classify(
+                    status, code, message, operation=operation, sobject=sobject, job_id=job_id
+                ) from exc
             except requests.RequestException as exc:
-                raise RetriableError(f"Salesforce unreachable: {type(exc).__name__}") from exc
+                raise RetriableError(
+                    f"Salesforce unreachable during {operation}: {type(exc).__name__}",
+                    sobject=sobject,
+                    operation=operation,
+                    job_id=job_id,
+                ) from exc
         raise AssertionError("unreachable")
-
-    @staticmethod
-    def _classify(exc: LibraryError) -> Exception:
-        code = _error_code(exc)
-        status = getattr(exc, "status", 0) or 0
-        message = f"Salesforce answered {status} {code or ''}".strip()
-        if code in DEFERRED_CODES:
-            return DeferredError(f"{message}: the org's API limit is reached; the next cycle resumes")
-        if code in RETRIABLE_CODES or status >= 500:
-            return RetriableError(message)
-        detail = getattr(exc, "content", None)
-        return FatalError(f"{message}: {detail!r}" if detail is not None else f"{message}: {exc}")
 
     # -- reads ----------------------------------------------------------------------------------
     def describe(self, sobject: str, *, fresh: bool = False) -> dict[str, Any]:
@@ -224,7 +259,9 @@ class SalesforceClient:
         job returns a column the kept one lacks)."""
         if fresh or sobject not in self._describes:
             name = _identifier(sobject)
-            answer = self._call(lambda sf: sf.restful(f"sobjects/{name}/describe"))
+            answer = self._call(
+                lambda sf: sf.restful(f"sobjects/{name}/describe"), operation="describe", sobject=sobject
+            )
             if not isinstance(answer, dict) or not isinstance(answer.get("fields"), list):
                 raise RetriableError(f"the describe of {sobject} came back without fields")
             self._describes[sobject] = answer
@@ -254,7 +291,11 @@ class SalesforceClient:
     ) -> list[dict[str, Any]]:
         soql = self.window_soql(sobject, fields, window, after, limit)
         headers = {"Sforce-Query-Options": f"batchSize={self.page_size}"}
-        page = self._call(lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers))
+        page = self._call(
+            lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers),
+            operation="query",
+            sobject=sobject,
+        )
         rows = list(page["records"])
         while not page["done"]:
             next_url: str = page["nextRecordsUrl"]
@@ -262,7 +303,7 @@ class SalesforceClient:
             def more(sf: Salesforce, url: str = next_url) -> Any:
                 return sf.query_more(url, identifier_is_url=True, headers=headers)
 
-            page = self._call(more)
+            page = self._call(more, operation="query", sobject=sobject)
             rows.extend(page["records"])
         for row in rows:
             row.pop("attributes", None)
@@ -270,16 +311,16 @@ class SalesforceClient:
 
     # -- writes ---------------------------------------------------------------------------------
     def update_records(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
-        return self._collections(sobject, "composite/sobjects", records)
+        return self._collections(sobject, "composite/sobjects", records, operation="update")
 
     def create_records(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
-        return self._collections(sobject, "composite/sobjects", records, method="POST")
+        return self._collections(sobject, "composite/sobjects", records, method="POST", operation="create")
 
     def upsert_records(
         self, sobject: str, external_id: str, records: Sequence[dict[str, Any]], *, assign: bool = False
     ) -> list[WriteResult]:
         url = f"composite/sobjects/{_identifier(sobject)}/{_identifier(external_id)}"
-        return self._collections(sobject, url, records, assign=assign)
+        return self._collections(sobject, url, records, assign=assign, operation="upsert")
 
     def _collections(
         self,
@@ -288,6 +329,7 @@ class SalesforceClient:
         records: Sequence[dict[str, Any]],
         method: str = "PATCH",
         *,
+        operation: str,
         assign: bool = False,
     ) -> list[WriteResult]:
         """sObject Collections (allOrNone false) of 200, up to five in one Composite call.
@@ -320,43 +362,38 @@ class SalesforceClient:
             def send(sf: Salesforce, data: str = payload) -> Any:
                 return sf.restful("composite", method="POST", data=data, headers=headers)
 
-            answer = self._call(send)
+            answer = self._call(send, operation=operation, sobject=sobject)
             responses = answer.get("compositeResponse", []) if isinstance(answer, dict) else []
             if len(responses) != len(group):
                 raise RetriableError(f"Composite answered {len(responses)} results for {len(group)} requests")
             for chunk, response in zip(group, responses, strict=True):
-                out.extend(self._chunk_results(chunk, response))
+                out.extend(self._chunk_results(sobject, chunk, response))
         return out
 
     @staticmethod
-    def _chunk_results(chunk: list[dict[str, Any]], response: dict[str, Any]) -> list[WriteResult]:
-        """One result per record; a collection refused whole (a field the sync user cannot edit)
-        fails each of its records with Salesforce's code, so each lands in the sync errors."""
+    def _chunk_results(
+        sobject: str, chunk: list[dict[str, Any]], response: dict[str, Any]
+    ) -> list[WriteResult]:
+        """One result per record; a refused record's message loses the values it was sent with. A
+        collection refused whole for a reason other than quota or a transient one (a field the sync
+        user cannot edit) fails each of its records with Salesforce's code, so each lands in the sync
+        errors."""
         body = response.get("body")
         status = int(response.get("httpStatusCode", 0))
         if status < 400 and isinstance(body, list) and len(body) == len(chunk):
             results = []
-            for item in body:
+            for record, item in zip(chunk, body, strict=True):
+                if item.get("success"):
+                    results.append(WriteResult(item.get("id"), ok=True, created=bool(item.get("created"))))
+                    continue
                 code, message, fields = _record_errors(item)
-                results.append(
-                    WriteResult(
-                        sf_id=item.get("id"),
-                        ok=bool(item.get("success")),
-                        created=bool(item.get("created")),
-                        code=code,
-                        message=message,
-                        fields=fields,
-                    )
-                )
+                results.append(refused(item.get("id"), code, message, fields, record))
             return results
-        error = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
-        code = str(error.get("errorCode", ""))
-        if code in DEFERRED_CODES:
-            raise DeferredError(f"Salesforce answered {status} {code}: the org's API limit is reached")
-        if code in RETRIABLE_CODES or status >= 500:
-            raise RetriableError(f"Salesforce answered {status} {code}".strip())
-        message = str(error.get("message", f"HTTP {status}"))
-        return [WriteResult(sf_id=r.get("Id"), ok=False, code=code, message=message) for r in chunk]
+        code, message = rest_error(body)
+        error = classify(status, code, message, operation="write", sobject=sobject)
+        if not isinstance(error, FatalError):
+            raise error
+        return [refused(r.get("Id"), code, message or f"HTTP {status}", (), r) for r in chunk]
 
     def delete_records(self, sobject: str, ids: Sequence[str]) -> list[WriteResult]:
         """sObject Collections delete (allOrNone false), 200 ids per call; one result per id."""
@@ -369,14 +406,16 @@ class SalesforceClient:
             def send(sf: Salesforce, query: dict[str, str] = params) -> Any:
                 return sf.restful("composite/sobjects", method="DELETE", params=query)
 
-            answer = self._call(send)
+            answer = self._call(send, operation="delete", sobject=sobject)
             out.extend(
-                self._chunk_results([{"Id": i} for i in chunk], {"httpStatusCode": 200, "body": answer})
+                self._chunk_results(
+                    sobject, [{"Id": i} for i in chunk], {"httpStatusCode": 200, "body": answer}
+                )
             )
         return out
 
     def convert_leads(self, converts: Sequence[dict[str, Any]]) -> list[ConvertResult]:
-        answers = self._soap(soap.convert_lead_body(converts))
+        answers = self._soap(soap.convert_lead_body(converts), operation="convertLead", sobject="Lead")
         if len(answers) != len(converts):
             raise RetriableError(f"convertLead answered {len(answers)} results for {len(converts)} leads")
         out = []
@@ -390,7 +429,7 @@ class SalesforceClient:
                     account_id=answer.get("accountId") or None,
                     opportunity_id=answer.get("opportunityId") or None,
                     code=code,
-                    message=message,
+                    message=redact(message, convert),
                 )
             )
         return out
@@ -398,12 +437,13 @@ class SalesforceClient:
     def merge_records(self, sobject: str, master_id: str, loser_ids: Sequence[str]) -> WriteResult:
         if not 1 <= len(loser_ids) <= 2:
             raise FatalError(f"a merge takes one or two records into the master, got {len(loser_ids)}")
-        [answer] = self._soap(soap.merge_body(_identifier(sobject), master_id, loser_ids)) or [{}]
+        body = soap.merge_body(_identifier(sobject), master_id, loser_ids)
+        [answer] = self._soap(body, operation="merge", sobject=sobject) or [{}]
         code, message, fields = _record_errors(answer)
         ok = answer.get("success") is True
         return WriteResult(answer.get("id") or master_id, ok, code=code, message=message, fields=fields)
 
-    def _soap(self, body: str) -> list[dict[str, Any]]:
+    def _soap(self, body: str, *, operation: str, sobject: str) -> list[dict[str, Any]]:
         """One partner API call with the REST session; an expired session renews as for REST."""
 
         def send(sf: Salesforce) -> list[dict[str, Any]]:
@@ -416,22 +456,23 @@ class SalesforceClient:
             )
             try:
                 return soap.results(response.content)
+            except soap.MalformedAnswer as exc:  # a truncated answer, a proxy's error page
+                raise RetriableError(
+                    f"Salesforce's {operation} answer was not SOAP (HTTP {response.status_code}): {exc}",
+                    sobject=sobject,
+                    operation=operation,
+                    status=response.status_code,
+                ) from exc
             except soap.SoapFault as fault:
                 if fault.code == "INVALID_SESSION_ID":
                     raise SalesforceExpiredSession(
                         url, response.status_code, "soap", response.content
                     ) from fault
-                if fault.code in DEFERRED_CODES:
-                    raise DeferredError(
-                        f"Salesforce answered {fault.code}: the org's API limit is reached"
-                    ) from fault
-                if fault.code in RETRIABLE_CODES or fault.code == "MALFORMED_ANSWER":
-                    raise RetriableError(f"Salesforce's SOAP call failed: {fault.code}") from fault
-                raise FatalError(
-                    f"Salesforce refused the SOAP call: {fault.code}: {fault.message}"
-                ) from fault
+                # a fault is HTTP 500 whatever its code: the status says nothing
+                error = classify(None, fault.code, fault.message, operation=operation, sobject=sobject)
+                raise error from fault
 
-        return self._call(send)
+        return self._call(send, operation=operation, sobject=sobject)
 
     def records_by_id(
         self, sobject: str, fields: Sequence[str], ids: Sequence[str], *, by: str = "Id"
@@ -448,7 +489,7 @@ class SalesforceClient:
             def ask(sf: Salesforce, query: str = soql) -> Any:
                 return sf.query_all(query, include_deleted=True)
 
-            rows.extend(self._call(ask)["records"])
+            rows.extend(self._call(ask, operation="query by id", sobject=sobject)["records"])
         for row in rows:
             row.pop("attributes", None)
         return rows
@@ -465,13 +506,17 @@ class SalesforceClient:
             def ask(sf: Salesforce, query: str = soql) -> Any:
                 return sf.query_all(query)
 
-            found.update(str(r["Id"]) for r in self._call(ask)["records"])
+            answer = self._call(ask, operation="query by id", sobject=sobject)
+            found.update(str(r["Id"]) for r in answer["records"])
         return found
 
     def probe_changes(self, watermarks: dict[str, Watermark]) -> list[ChangeProbe]:
         """Per object, a COUNT() of rows newer than the watermark and the (Id, SystemModstamp) of the
         rows in its tail (one page at most; a longer tail is reported unmarkable), deleted rows
-        included, sent as Composite Batch requests of 25 subrequests: one API call for 12 objects."""
+        included, sent as Composite Batch requests of 25 subrequests: one API call for 12 objects.
+
+        Raises DeferredError when Salesforce's answer shows the API budget used: the cycle it plans
+        makes no more calls."""
         names = list(watermarks)
         out: list[ChangeProbe] = []
         for start in range(0, len(names), PROBES_PER_BATCH):
@@ -494,7 +539,7 @@ class SalesforceClient:
             def send(sf: Salesforce, data: str = payload) -> Any:
                 return sf.restful("composite/batch", method="POST", data=data)
 
-            answer = self._call(send)
+            answer = self._call(send, operation="probe")
             results = answer.get("results", []) if isinstance(answer, dict) else []
             if len(results) != len(batch):
                 raise RetriableError(
@@ -511,6 +556,7 @@ class SalesforceClient:
                 marked = tail.get("done", True) and len(rows) == int(tail.get("totalSize", len(rows)))
                 fingerprint = TailMark().add((r["Id"], r["SystemModstamp"]) for r in rows).fingerprint
                 out.append(ChangeProbe(sobject, newer, fingerprint if marked else None))
+        self._check_budget()
         return out
 
     @staticmethod
@@ -520,17 +566,7 @@ class SalesforceClient:
         body = result.get("result")
         if status == 200 and isinstance(body, dict):
             return body
-        code = (
-            body[0].get("errorCode", "")
-            if isinstance(body, list) and body and isinstance(body[0], dict)
-            else ""
-        )
-        message = f"probing {sobject} failed: {status} {code}".strip()
-        if code in DEFERRED_CODES:
-            raise DeferredError(message)
-        if code in RETRIABLE_CODES or status >= 500:
-            raise RetriableError(message)
-        raise FatalError(f"{message}: {body!r}")
+        raise classify(status, *rest_error(body), operation="probe", sobject=sobject)
 
     @staticmethod
     def window_soql(

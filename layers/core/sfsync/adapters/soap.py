@@ -5,8 +5,9 @@ aside). Each is one POST of a SOAP 1.1 envelope to ``/services/Soap/u/<version>`
 REST session's id in the ``SessionHeader``: one API call for up to 200 requests. Per-request
 failures come back inside the results (``success`` false, ``errors`` with ``statusCode``,
 ``message`` and ``fields``); anything else is a SOAP fault (HTTP 500) whose ``faultcode`` is
-Salesforce's exception code. Answers are parsed with lxml, entities and network access off,
-and matched by local name, never by prefix.
+Salesforce's exception code (``SalesforceClient`` classifies it as it does REST's ``errorCode``).
+Answers are parsed with lxml, entities and network access off, and matched by local name, never by
+prefix.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ class SoapFault(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+class MalformedAnswer(ValueError):
+    """An answer that is not a SOAP envelope with a Body (cut short, or a proxy's error page)."""
 
 
 def _text(value: Any) -> str:
@@ -98,17 +103,18 @@ def _value(element: Any) -> Any:
 
 
 def results(content: bytes) -> list[dict[str, Any]]:
-    """The ``<result>`` elements of an answer as dicts, or SoapFault for a fault."""
+    """The ``<result>`` elements of an answer as dicts; SoapFault for a fault, MalformedAnswer for
+    anything that is not a SOAP answer."""
     try:
         root = etree.fromstring(content, _PARSER)
     except etree.XMLSyntaxError as exc:
-        raise SoapFault("MALFORMED_ANSWER", f"Salesforce's SOAP answer is not XML: {exc}") from exc
+        raise MalformedAnswer(f"not XML: {exc}") from exc
     body = next((c for c in root if isinstance(c.tag, str) and _local(c) == "Body"), None)
     if body is None:
-        raise SoapFault("MALFORMED_ANSWER", "Salesforce's SOAP answer has no Body")
+        raise MalformedAnswer("no Body")
     answer = next((c for c in body if isinstance(c.tag, str)), None)
     if answer is None:
-        raise SoapFault("MALFORMED_ANSWER", "Salesforce's SOAP answer has an empty Body")
+        raise MalformedAnswer("an empty Body")
     if _local(answer) == "Fault":
         fault = _value(answer)
         code = str(fault.get("faultcode", "")).rpartition(":")[2] if isinstance(fault, dict) else ""
