@@ -226,3 +226,20 @@ def test_a_soap_fault_is_classified(server: EmulatorServer, emu: Emulator) -> No
     sf = client(server)
     with pytest.raises(FatalError, match="INVALID_TYPE"):
         sf.merge_records("NoSuchThing", "00Q000000000001AAA", ["00Q000000000002AAA"])
+
+
+def test_a_record_cannot_choose_its_object(server: EmulatorServer, emu: Emulator) -> None:
+    sf = client(server)
+    lead = emu.org.create("Lead", {"LastName": "Typed", "Company": "Typed Co"}, emu.admin_user_id)["Id"]
+    # given a record whose values carry an "attributes" naming another object
+    record = {"attributes": {"type": "Event"}, "Subject": "Typed by the caller", "WhoId": lead}
+    # when it is created as a Task, then a Task is made (the object the call names), never an Event
+    [made] = sf.create_records("Task", [record])
+    [upserted] = sf.upsert_records(
+        "Lead",
+        "Marketing_Id__c",
+        [{"attributes": {"type": "Contact"}, "LastName": "U", "Company": "U", "Marketing_Id__c": "typed-1"}],
+    )
+    assert made.ok and emu.org.find(made.sf_id or "")[0].name == "Task"  # type: ignore[index]
+    assert upserted.ok and emu.org.find(upserted.sf_id or "")[0].name == "Lead"  # type: ignore[index]
+    assert [r for r in emu.org.records("Event") if r["Subject"] == "Typed by the caller"] == []
