@@ -83,6 +83,7 @@ class Settings:
     default_company: str = "[not provided]"  # a new lead's Company when the person has none
     field_rules: dict[str, Any] = field(default_factory=dict)  # per-field winner and blocked sources
     converted_status: str = "Closed - Converted"  # the lead status Convert Person (and a merge) sets
+    idempotency_table: str = ""  # the Actions function's idempotency records (Powertools)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -110,4 +111,5 @@ class Settings:
             push_bulk_threshold=max(_int("PUSH_BULK_THRESHOLD", 10_000), 0),
             push_bulk_slice_people=min(max(_int("PUSH_BULK_SLICE_PEOPLE", 25_000), 1), 100_000),
             converted_status=os.environ.get("CONVERTED_LEAD_STATUS") or "Closed - Converted",
+            idempotency_table=os.environ.get("IDEMPOTENCY_TABLE", ""),
         )
