@@ -17,4 +17,4 @@ from sfsync.observability import logger, metrics, tracer
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = ActionRequest.parse(event)
     logger.append_keys(action=request.action)
-    return wiring.act(request)
+    return wiring.act(request, context)

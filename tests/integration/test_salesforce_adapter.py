@@ -381,3 +381,20 @@ def test_a_refused_record_keeps_code_and_fields_but_not_the_values_sent(
     assert bad_email.message == "Email: invalid email address: [redacted]"
     assert (too_long.code, too_long.fields) == ("STRING_TOO_LONG", ("Title",))
     assert "Ana" not in too_long.message and "[redacted]" in too_long.message
+
+
+def test_a_record_cannot_choose_its_object(server: EmulatorServer, emu: Emulator) -> None:
+    sf = client(server)
+    lead = emu.org.create("Lead", {"LastName": "Typed", "Company": "Typed Co"}, emu.admin_user_id)["Id"]
+    # given a record whose values carry an "attributes" naming another object
+    record = {"attributes": {"type": "Event"}, "Subject": "Typed by the caller", "WhoId": lead}
+    # when it is created as a Task, then a Task is made (the object the call names), never an Event
+    [made] = sf.create_records("Task", [record])
+    [upserted] = sf.upsert_records(
+        "Lead",
+        "Marketing_Id__c",
+        [{"attributes": {"type": "Contact"}, "LastName": "U", "Company": "U", "Marketing_Id__c": "typed-1"}],
+    )
+    assert made.ok and emu.org.find(made.sf_id or "")[0].name == "Task"  # type: ignore[index]
+    assert upserted.ok and emu.org.find(upserted.sf_id or "")[0].name == "Lead"  # type: ignore[index]
+    assert [r for r in emu.org.records("Event") if r["Subject"] == "Typed by the caller"] == []

@@ -339,11 +339,14 @@ def test_real_template_builds(make_stack: Callable[..., LocalStack]) -> None:
         "by-email",
         "by-company",
         "pending-push",
+        "by-alias",
     }
     records = ddb.describe_table(TableName=stack.table_name("RecordsTable"))["Table"]
     assert {g["IndexName"] for g in records["GlobalSecondaryIndexes"]} == {"by-person", "by-parent"}
     ttl = ddb.describe_time_to_live(TableName=stack.table_name("StateTable"))["TimeToLiveDescription"]
     assert ttl["AttributeName"] == "expires_at"
+    ttl = ddb.describe_time_to_live(TableName=stack.table_name("IdempotencyTable"))["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "expiration"
     sm = stack.sfn.describe_state_machine(stateMachineArn=stack.state_machine_arn)
     assert sm["name"] == f"{stack.stack_name}-cycle"
     definition = json.loads(sm["definition"])

@@ -169,14 +169,16 @@ def test_real_template_resolves_tables_functions_and_state_machine() -> None:
     sm = state_machine_spec(tpl, r)
     asl = render_definition(sm)
     # then every table, function and substitution resolves to local names
-    assert set(tables) == {"StateTable", "PeopleTable", "RecordsTable"}
+    assert set(tables) == {"StateTable", "PeopleTable", "RecordsTable", "IdempotencyTable"}
     assert tables["StateTable"].ttl_attribute == "expires_at"
+    assert tables["IdempotencyTable"].ttl_attribute == "expiration"
     assert tables["StateTable"].table_name == "sfx-StateTable"
     assert {g["IndexName"] for g in tables["PeopleTable"].create_kwargs["GlobalSecondaryIndexes"]} == {
         "by-sf-id",
         "by-email",
         "by-company",
         "pending-push",
+        "by-alias",
     }
     assert {g["IndexName"] for g in tables["RecordsTable"].create_kwargs["GlobalSecondaryIndexes"]} == {
         "by-person",

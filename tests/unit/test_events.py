@@ -85,3 +85,13 @@ def test_action_requests_carry_what_each_action_needs() -> None:
     assert (convert.account_id, convert.opportunity_name, convert.converted_status) == ("001", "Deal", None)
     delete = ActionRequest.parse({"action": "delete_person", "person_id": "p", "from_marketing": True})
     assert delete.from_marketing is True
+
+
+def test_an_idempotency_key_names_the_request_but_is_not_its_content() -> None:
+    made = {"action": "create_task", "person_id": "p", "task": {"Subject": "Call"}}
+    keyed = ActionRequest.parse({**made, "idempotency_key": "k-1"})
+    assert keyed.idempotency_key == "k-1"
+    assert keyed.content() == ActionRequest.parse(made).content()
+    assert ActionRequest.parse(made).idempotency_key is None
+    with pytest.raises(InvalidEventError, match="'idempotency_key' is longer than 255"):
+        ActionRequest.parse({**made, "idempotency_key": "k" * 256})

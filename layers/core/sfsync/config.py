@@ -92,6 +92,7 @@ class Settings:
     field_rules: dict[str, Any] = field(default_factory=dict)  # per-field winner and blocked sources
     converted_status: str = "Closed - Converted"  # the lead status Convert Person (and a merge) sets
     api_budget_share: float = 0.9  # no Salesforce call once the org's daily usage reaches this share
+    idempotency_table: str = ""  # the Actions function's idempotency records (Powertools)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -120,4 +121,5 @@ class Settings:
             push_bulk_slice_people=min(max(_int("PUSH_BULK_SLICE_PEOPLE", 25_000), 1), 100_000),
             converted_status=os.environ.get("CONVERTED_LEAD_STATUS") or "Closed - Converted",
             api_budget_share=_percent("API_BUDGET_PERCENT", 90),
+            idempotency_table=os.environ.get("IDEMPOTENCY_TABLE", ""),
         )

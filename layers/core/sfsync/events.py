@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,11 +113,20 @@ ACTIONS = (
 )
 NO_PERSON = ("create_person", "retry_sync_errors", "create_campaign")
 CAMPAIGN_ACTIONS = ("add_to_campaign", "remove_from_campaign", "change_status")
+# The actions that make something new each time they run: without an idempotency_key, a request's
+# content is its key for a few minutes (the other actions repeat without doing anything twice).
+CREATES = ("create_person", "create_task", "create_campaign")
+MAX_KEY_LENGTH = 255
 
 
 @dataclass(frozen=True)
 class ActionRequest:
-    """A marketing-side request: ``action``, and what it needs (``person_id``, ``values``, ...)."""
+    """A marketing-side request: ``action``, and what it needs (``person_id``, ``values``, ...).
+
+    ``idempotency_key`` (any action; at most 255 characters) names the request: the same key sent
+    again answers as the first request did, without running it again; the same key with another
+    request is refused. A key-less create is keyed by its content for a few minutes instead.
+    """
 
     action: str
     person_id: str | None = None
@@ -133,6 +143,7 @@ class ActionRequest:
     converted_status: str | None = None  # convert_person: a converted lead status
     account_id: str | None = None  # convert_person: an existing account to convert into
     opportunity_name: str | None = None  # convert_person: create an opportunity of this name
+    idempotency_key: str | None = None
 
     @classmethod
     def parse(cls, event: Any) -> ActionRequest:
@@ -157,6 +168,12 @@ class ActionRequest:
         def text(key: str, required: bool = False) -> str | None:
             return _text(event, key, "actions", required=required)
 
+        key = text("idempotency_key")
+        if key is not None and len(key) > MAX_KEY_LENGTH:
+            raise InvalidEventError(
+                f"actions event's 'idempotency_key' is longer than {MAX_KEY_LENGTH} characters"
+            )
+
         return cls(
             action=action,
             person_id=text("person_id", action not in NO_PERSON),
@@ -173,7 +190,12 @@ class ActionRequest:
             converted_status=text("converted_status"),
             account_id=text("account_id"),
             opportunity_name=text("opportunity_name"),
+            idempotency_key=key,
         )
+
+    def content(self) -> dict[str, Any]:
+        """What the request asks, without its key: the same content is the same request."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "idempotency_key"}
 
 
 def _texts(event: dict[str, Any], key: str, *, required: bool) -> tuple[str, ...]:

@@ -437,6 +437,21 @@ class PeoplePort(Protocol):
         """People of ``sf_type`` with changes to push, oldest first (a Query of the sparse index)."""
         ...
 
+    def create(self, change: PersonChange) -> str:
+        """Store a new person unless a live person holds its email (any case); the id of the person
+        who holds it: ``change.person_id`` when this create, or an earlier try with that id, made it.
+        Of concurrent creates of one email, one wins."""
+        ...
+
+    def identities(self, person_id: str) -> list[str]:
+        """The person's id, then every alias that leads to it (merged-away, converted identities)."""
+        ...
+
+    def erase(self, person_id: str) -> bool:
+        """Remove the person, its change log and its aliases' (and the aliases); the person last, so
+        erasing again completes an erasure stopped part-way. False when there is no such person."""
+        ...
+
 
 class SyncErrorsPort(Protocol):
     """Records Salesforce refused, kept until they go through (in the state table)."""

@@ -13,9 +13,11 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .adapters.bulk import BulkIngest, BulkQuery
 from .adapters.dynamo import PeopleRepository, StateRepository
+from .adapters.idempotency import IdempotentActions
 from .adapters.records import RecordsRepository
 from .adapters.salesforce import SalesforceClient
 from .adapters.stepfunctions import StepFunctionsExecutions
@@ -237,17 +239,36 @@ def campaigns() -> CampaignActions:
     return CampaignActions(person, _records(cfg.records_table), person.salesforce, person.pull)
 
 
-def act(request: ActionRequest) -> dict[str, Any]:
-    """Run one marketing-side request; a bad one raises InvalidRequestError naming the problem."""
+def idempotent_actions() -> IdempotentActions:
+    cfg = settings()
+    if not cfg.idempotency_table:
+        raise FatalError("IDEMPOTENCY_TABLE is not set: actions are idempotent by it")
+    return _idempotent_actions(cfg.idempotency_table)
+
+
+@cache
+def _idempotent_actions(table: str) -> IdempotentActions:
+    return IdempotentActions(table, utc_now)
+
+
+def act(request: ActionRequest, context: LambdaContext | None = None) -> dict[str, Any]:
+    """Run one marketing-side request, idempotently (``adapters.idempotency``: a retry answers as
+    the first request did); a bad one raises InvalidRequestError naming the problem."""
+    return idempotent_actions().run(request, _act, context)
+
+
+def _act(request: ActionRequest) -> dict[str, Any]:
+    key = request.idempotency_key
     if request.action == "create_person":
-        return {"ok": True, "person_id": marketing().create_person(request.values or {})}
+        made = marketing().create_person(request.values or {}, key=key)
+        return {"ok": True, "person_id": made.person_id, "created": made.created}
     if request.action == "update_person":
         changed = marketing().update_person(request.person_id or "", request.values or {})
         return {"ok": True, "person_id": request.person_id, "changed": changed}
     if request.action == "change_owner":
         return actions().change_owner(request.person_id or "", request.owner_id or "")
     if request.action == "create_task":
-        return actions().create_task(request.person_id or "", request.task or {})
+        return actions().create_task(request.person_id or "", request.task or {}, key=key)
     if request.action == "retry_sync_errors":
         return actions().retry_sync_errors(request.sobject)
     person = request.person_id or ""
@@ -258,7 +279,7 @@ def act(request: ActionRequest) -> dict[str, Any]:
     if request.action == "remove_from_campaign":
         return campaigns().remove_from_campaign(person, request.campaign_id or "")
     if request.action == "create_campaign":
-        return campaigns().create_campaign(request.name or "", request.statuses, request.values)
+        return campaigns().create_campaign(request.name or "", request.statuses, request.values, key=key)
     if request.action == "convert_person":
         return actions().convert_person(
             person,

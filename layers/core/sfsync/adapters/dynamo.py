@@ -10,10 +10,12 @@ State table access patterns (pk, sk), each a GetItem, conditional write or Query
   CYCLES / <started_at>#<id>  index of cycles, newest first (Query, paged by Limit)
   SYNC_ERRORS / <sobject>#<person id>  a record Salesforce refused, until it goes through (TTL)
   CHANGES#<person id> / <at>#<version>  a person's change log: field, old, new, source, rule (TTL)
+  EMAIL#<sha-256 of the lower-cased email> / CLAIM  the person create_person made with that email
 People table: a person by id (GetItem/BatchGetItem), by Salesforce id (GSI by-sf-id), by email
 (GSI by-email, sparse: only people with an email are in it), a company's people (GSI by-company,
 sparse: contacts with an account), people with marketing changes not yet in Salesforce (GSI
-pending-push, sparse: by object, oldest change first). Every index keeps keys only; a Query
+pending-push, sparse: by object, oldest change first), the aliases that lead to a person (GSI
+by-alias, sparse: merged-away and converted identities). Every index keeps keys only; a Query
 pages, then a BatchGet. Every write of a stored person bumps its version and is conditional on
 the version it was read at, so a pull or a push never overwrites an edit made meanwhile.
 The records table (every other object) is in ``adapters.records``.
@@ -22,6 +24,7 @@ The records table (every other object) is in ``adapters.records``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -173,6 +176,10 @@ class ChangeLogItem(_StateModel):
     changes = JSONAttribute()  # [{"field", "old", "new", "rule"?}, ...]
 
 
+class EmailClaimItem(_StateModel):
+    person_id = UnicodeAttribute()
+
+
 class CycleObjectItem(_StateModel):
     created = NumberAttribute(default=0)
     updated = NumberAttribute(default=0)
@@ -201,6 +208,7 @@ STATE_MODELS: tuple[type[_StateModel], ...] = (
     CycleObjectItem,
     ChangeLogItem,
     SyncErrorItem,
+    EmailClaimItem,
 )
 LEASE_KEY = ("CHAIN", "LEASE")
 PAUSE_KEY = ("CONFIG", "PAUSE")
@@ -537,6 +545,14 @@ class PendingPush(GlobalSecondaryIndex["PersonItem"]):
     pending_since = UnicodeAttribute(range_key=True)
 
 
+class ByAlias(GlobalSecondaryIndex["PersonItem"]):
+    class Meta:
+        index_name = "by-alias"
+        projection = KeysOnlyProjection()
+
+    alias_of = UnicodeAttribute(hash_key=True)
+
+
 class PersonItem(Model):
     class Meta:
         table_name = "unbound-people-table"
@@ -560,6 +576,7 @@ class PersonItem(Model):
     by_email = ByEmail()
     by_company = ByCompany()
     pending_push = PendingPush()
+    by_alias = ByAlias()
 
 
 @dataclass(frozen=True)
@@ -663,11 +680,23 @@ def _log_item(
     )
 
 
+def _claim_key(email: str) -> tuple[str, str]:
+    """The key of an email's claim: a digest, so the state table's keys carry no address."""
+    return f"EMAIL#{hashlib.sha256(email.lower().encode()).hexdigest()}", "CLAIM"
+
+
+def _email_of(fields: dict[str, Any]) -> str | None:
+    email = fields.get("email")
+    return email.lower() if isinstance(email, str) and email else None
+
+
 class PeopleRepository:
     """The PeoplePort on DynamoDB: batch reads, batch writes of 25 for new people, transactions of
     conditional writes (with their change log, in the state table) for stored ones."""
 
     TRANSACTION_ITEMS = 100  # DynamoDB's limit: 100 people, or 50 with their change-log entries
+    MAX_ATTEMPTS = 5  # a create or an erasure tried again when people change under it
+    MAX_IDENTITIES = 100  # a person and the aliases that lead to it (merges, conversions)
 
     def __init__(self, table_name: str, log_table: str | None = None, log_days: int = 400) -> None:
         PersonItem.Meta.table_name = table_name
@@ -894,6 +923,123 @@ class PeopleRepository:
             {"at": item.sk.split("#", 1)[0], "source": item.source, "changes": item.changes}
             for item in ChangeLogItem.query(f"CHANGES#{person_id}", scan_index_forward=False, limit=limit)
         ]
+
+    @_classified
+    def create(self, change: PersonChange) -> str:
+        """Store a new person, unless one holds its email: returns the id of the person who holds it,
+        ``change.person_id`` when this write (or an earlier try of the same request) made it.
+
+        A live person (not an alias) with the email, in any case, holds it: the one named by the
+        email's claim, an item written in the same transaction as each person this method makes and
+        conditional on the claim being free (so of two concurrent creates one wins, where the
+        eventually consistent by-email index could show neither the other), else one found by the
+        index (people from Salesforce, who make no claim). A claim whose person has gone or changed
+        its email is stale, and taken over by a write conditional on the person it still names."""
+        email = _email_of(change.fields)
+        for _ in range(self.MAX_ATTEMPTS):
+            if self.get(change.person_id) is not None:
+                return change.person_id
+            holder, claimed = self._email_holder(email) if email else (None, None)
+            if holder is not None:
+                return holder
+            try:
+                with TransactWrite(connection=_connection(PersonItem)) as tx:
+                    item = self._item(change, to_stamp(datetime.now(UTC)))
+                    tx.save(item, condition=PersonItem.person_id.does_not_exist())
+                    if email:
+                        free = (
+                            EmailClaimItem.pk.does_not_exist()
+                            if claimed is None
+                            else EmailClaimItem.person_id == claimed
+                        )
+                        tx.save(
+                            EmailClaimItem(*_claim_key(email), person_id=change.person_id), condition=free
+                        )
+                return change.person_id
+            except TransactWriteError as exc:
+                reasons = exc.cancellation_reasons or []
+                if not any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons):
+                    raise RetriableError(f"could not create a person: {exc.cause_response_message}") from exc
+        raise RetriableError("people with this email kept changing while one was created; retrying")
+
+    def _email_holder(self, email: str) -> tuple[str | None, str | None]:
+        """The live person with ``email`` (None: nobody), and whom the email's claim names (None: no
+        claim), for a stale claim to be taken over on that condition."""
+        try:
+            claimed: str | None = str(EmailClaimItem.get(*_claim_key(email), consistent_read=True).person_id)
+        except EmailClaimItem.DoesNotExist:
+            claimed = None
+        if claimed is not None and (holder := self._live_with_email(claimed, email)) is not None:
+            return holder, claimed
+        for person_id in sorted(self.ids_by_email(email).items):
+            if (holder := self._live_with_email(person_id, email)) is not None:
+                return holder, claimed
+        return None, claimed
+
+    def _live_with_email(self, person_id: str, email: str) -> str | None:
+        """Where ``person_id`` leads (following aliases), if that person has ``email``."""
+        for _ in range(self.MAX_ATTEMPTS):
+            person = self.get(person_id)
+            if person is None:
+                return None
+            if person.alias_of is None:
+                return person.person_id if (person.email or "").lower() == email else None
+            person_id = person.alias_of
+        return None
+
+    @_classified
+    def identities(self, person_id: str) -> list[str]:
+        """The person's id, then every alias that leads to it (an alias of an alias too), by the
+        sparse by-alias index: the merged-away and converted identities that were this person."""
+        found, todo = [person_id], [person_id]
+        while todo and len(found) < self.MAX_IDENTITIES:
+            target = todo.pop()
+            for item in PersonItem.by_alias.query(target):
+                if item.person_id not in found:
+                    found.append(item.person_id)
+                    todo.append(item.person_id)
+        return found
+
+    @_classified
+    def erase(self, person_id: str) -> bool:
+        """Remove the person and its history: the change log of it and of every alias that leads to it,
+        those aliases, and its email's claim; the person last, on the condition that it is still at
+        the version read first (a write meanwhile, with its log entry, has the erasure go again).
+        Each step is idempotent and the person goes last, so an erasure stopped part-way leaves the
+        person, and erasing it again completes the rest. False when there is no such person."""
+        for _ in range(self.MAX_ATTEMPTS):
+            person = self.get(person_id)
+            if person is None:
+                return False
+            identities = self.identities(person_id)
+            for identity in identities:
+                self._delete_change_log(identity)
+            with PersonItem.batch_write() as batch:
+                for alias in identities[1:]:
+                    batch.delete(PersonItem(alias))
+            if person.email:
+                self._release_claim(person.email, person_id)
+            try:
+                PersonItem(person_id).delete(condition=PersonItem.version == person.version)
+                return True
+            except PynamoDBException as exc:
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+        raise RetriableError("the person kept changing while it was erased; retrying")
+
+    def _delete_change_log(self, person_id: str) -> None:
+        entries = ChangeLogItem.query(f"CHANGES#{person_id}", attributes_to_get=["pk", "sk"])
+        with ChangeLogItem.batch_write() as batch:
+            for entry in entries:
+                batch.delete(entry)
+
+    def _release_claim(self, email: str, person_id: str) -> None:
+        """Drop the email's claim if it names this person (another's claim stays)."""
+        try:
+            EmailClaimItem(*_claim_key(email)).delete(condition=EmailClaimItem.person_id == person_id)
+        except PynamoDBException as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
 
     def iterate(self, page_size: int = 500) -> Iterator[StoredPerson]:
         """Every person (a Scan): for reconciliation, tests and the demo only, never in a cycle."""

@@ -337,9 +337,12 @@ class SalesforceClient:
         REST runs the org's active lead assignment rules on every create and update unless told not
         to (``Sforce-Auto-Assign`` defaults to TRUE): a marketing edit must never reassign a lead, so
         every write says FALSE, except a lead created to be owned by the assignment rules (``assign``).
+
+        Each record's ``attributes.type`` is ``sobject``, set last: Salesforce takes a record's object
+        from it, so a value passed down (an ``attributes`` key in free-form values) never chooses it.
         """
         headers = {"Sforce-Auto-Assign": "TRUE" if assign else "FALSE"}
-        typed = [{"attributes": {"type": _identifier(sobject)}, **r} for r in records]
+        typed = [{**r, "attributes": {"type": _identifier(sobject)}} for r in records]
         chunks = [typed[i : i + COLLECTION_SIZE] for i in range(0, len(typed), COLLECTION_SIZE)]
         out: list[WriteResult] = []
         for start in range(0, len(chunks), COLLECTIONS_PER_COMPOSITE):

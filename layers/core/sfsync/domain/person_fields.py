@@ -51,7 +51,7 @@ def field_types(custom: Mapping[str, str]) -> dict[str, str]:
     return {**STANDARD_TYPES, **{name: DESCRIBE_TYPES.get(kind, "text") for name, kind in custom.items()}}
 
 
-def _problem(name: str, kind: str, value: Any) -> str | None:
+def value_problem(name: str, kind: str, value: Any) -> str | None:
     if value is None:
         return None  # clearing a field is always allowed
     got = type(value).__name__
@@ -91,7 +91,7 @@ def check_values(values: Mapping[str, Any], custom: Mapping[str, str]) -> dict[s
             managed = " (set by the Salesforce sync only)" if str(name).startswith("sfdc_") else ""
             problems.append(f"unknown field {name!r}{managed}")
             continue
-        problem = _problem(name, kind, value)
+        problem = value_problem(name, kind, value)
         if problem:
             problems.append(problem)
     if problems:

@@ -1,18 +1,42 @@
 """Actions that write to Salesforce now, in the same call (reference marketo-sfdc-sync.md §3).
 
-Sync Person creates the lead of a marketing-only person, or pushes the pending changes of a
-person already in Salesforce, and returns the Salesforce id. The create is an upsert on the
-external-id field ``Marketing_Id__c`` carrying the marketing person id: a retry after a lost
-response finds the lead the first try made, never a second one. A preflight check of the
-describe tells the operator when the field is missing or not an external id.
+Every action is checked whole before it writes anything (``domain.actions``): an owner id of the
+wrong shape, task or campaign values the sync user's describe does not allow, or an unknown person
+is refused with InvalidRequestError, and nothing is written on either side.
+
+Sync Person gives a person its Salesforce record now. A person in Salesforce has its pending
+changes pushed. A person with none, or whose record was deleted in Salesforce (§2.12.6), is tied
+to the record its email belongs to if the sync user sees one (a contact before a lead, then the
+most recently modified: ``domain.actions.record_with_email``), so Sync Person makes no duplicate;
+when that record has a marketing person of its own, the person folds into it (as Merge People
+folds a marketing-only person) and the answer names the survivor. Otherwise a new lead is made by
+an upsert on the external-id field ``Marketing_Id__c`` carrying the marketing person id: a retry
+after a lost response finds the lead the first try made, never a second one. A person whose record
+the sync user can no longer see (``sfdc_not_visible``: sharing, not a delete) is refused: its
+record exists, and a new lead would duplicate it.
+
+Create Task (and Create Campaign, ``services.campaigns``) is an upsert on the external-id field
+``Marketing_Request_Id__c`` carrying a digest of the request's key (``adapters.idempotency``): a
+Lambda that dies after Salesforce committed the create, before its answer was kept, is retried
+afresh and finds the record the first try made. Preflight checks of the describe tell the operator
+when either field is missing or not an external id.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from ..domain.actions import (
+    Match,
+    check_owner,
+    check_record,
+    is_salesforce_id,
+    record_with_email,
+    request_key_value,
+)
 from ..domain.cursor import to_stamp
 from ..domain.people import NOT_VISIBLE_FIELD, FieldChange, PersonChange, fill_blanks, person_id_for
 from ..domain.person_fields import marketing_edit, to_salesforce
@@ -32,6 +56,16 @@ from .push import PushService
 from .versioned import MAX_ATTEMPTS, rewrite, save_versioned
 
 MARKETING_ID_FIELD = "Marketing_Id__c"
+REQUEST_KEY_FIELD = "Marketing_Request_Id__c"
+NOT_VISIBLE = "sfdc_not_visible"  # the record is there, but the sync user cannot see it (sharing)
+# What the operator creates when a preflight finds an external-id field missing.
+EXTERNAL_IDS = {
+    MARKETING_ID_FIELD: "Text(36), Unique, External ID, on Lead and Contact, so a create never duplicates",
+    REQUEST_KEY_FIELD: (
+        "Text(64), External ID (and Unique where Salesforce offers it), on Task and Campaign, "
+        "so a retried create never duplicates"
+    ),
+}
 
 
 class ActionsService:
@@ -65,16 +99,95 @@ class ActionsService:
         self.default_company = default_company
         self.marketing = MarketingService(people)
 
+    # -- Sync Person -------------------------------------------------------------------------------
     def sync_person(self, person_id: str, *, owner_id: str | None = None) -> dict[str, Any]:
-        """The person's Salesforce id, creating its lead first if it has none. A person already in
-        Salesforce has its pending changes pushed now. Salesforce's refusal is returned (and kept in
+        """The person's Salesforce record now (see the module), and its id; ``created`` says whether a
+        lead was made by this call. ``owner_id`` (a user or a queue) owns a lead made now; without one
+        the org's assignment rules choose. Salesforce's refusal of a new lead is returned (and kept in
         the sync errors), not raised: the person and its changes stay, to be retried."""
+        if owner_id is not None:
+            check_owner(owner_id)
         ref = self.marketing.person(person_id)
-        if ref.sf_id:
-            if ref.pending:
-                self.push.push_people(ref.sf_type or "Lead", [ref])
-            return {"ok": True, "person_id": ref.person_id, "sf_id": ref.sf_id, "sf_type": ref.sf_type}
-        self._preflight("Lead")
+        if (ref.fields or {}).get(NOT_VISIBLE):
+            raise InvalidRequestError(
+                f"person {ref.person_id!r} has a Salesforce record the sync user cannot see (sharing): "
+                "it is not deleted, so Sync Person makes no other; give the sync user access to it"
+            )
+        if _live_in_salesforce(ref):
+            return self._push_now(ref)
+        self.preflight("Lead", MARKETING_ID_FIELD)
+        match = self._record_with_email((ref.fields or {}).get("email"))
+        if match is not None:
+            return self._join(ref, match)
+        return self._create_lead(ref, owner_id)
+
+    def _push_now(self, ref: PersonRef) -> dict[str, Any]:
+        """A person in Salesforce: its pending changes go now."""
+        if ref.pending:
+            self.push.push_people(ref.sf_type or "Lead", [ref])
+        return {
+            "ok": True,
+            "person_id": ref.person_id,
+            "sf_id": ref.sf_id,
+            "sf_type": ref.sf_type,
+            "created": False,
+        }
+
+    def _record_with_email(self, email: Any) -> Match | None:
+        """The live contact or lead the sync user sees with this email (two queries), if any."""
+        if not isinstance(email, str) or not email:
+            return None
+        rows: list[tuple[str, dict[str, Any]]] = []
+        for sobject, extra in (("Contact", ()), ("Lead", ("IsConverted",))):
+            fields = ("Id", "IsDeleted", "LastModifiedDate", *extra)
+            rows += [
+                (sobject, r) for r in self.salesforce.records_by_id(sobject, fields, [email], by="Email")
+            ]
+        return record_with_email(rows)
+
+    def _join(self, ref: PersonRef, match: Match) -> dict[str, Any]:
+        """Tie the person to the record its email belongs to, or fold it into that record's person."""
+        owner = self._person_of(match.sf_id)
+        if owner is not None and owner.person_id != ref.person_id:
+            self._fold(ref, owner)
+            self.people.log(
+                owner.person_id,
+                [FieldChange("merged_people", None, [ref.person_id], "marketing", "sync_person")],
+            )
+            logger.info(
+                "person folded into the person of its email's record", extra={"sf_type": match.sobject}
+            )
+            return self._push_now(self.marketing.person(owner.person_id))
+        self._link(ref, match)
+        logger.info("person linked to its email's record", extra={"sf_type": match.sobject})
+        return self._push_now(self.marketing.person(ref.person_id))
+
+    def _person_of(self, sf_id: str) -> PersonRef | None:
+        """The marketing person a Salesforce record has (pulled, or tied to it by Sync Person)."""
+        try:
+            return self.marketing.person(person_id_for(sf_id))
+        except InvalidRequestError:
+            return None
+
+    def _link(self, ref: PersonRef, match: Match) -> None:
+        """Make the person the record's, merged with it as two sides that share no base: each marketing
+        field is pending against an unknown Salesforce value, so the read-back's three-way merge gives
+        a field that one side has to that side, and a field both hold differently to the object's
+        winner (Lead: marketing, Contact: Salesforce), logged. The bases are written first, then the
+        alias that ties the record to the person, then the record is read: a stop anywhere leaves a
+        state that the cycle (reading the record) or Sync Person again completes."""
+
+        def based(ref: PersonRef) -> PersonChange | None:
+            bases = {name: None for name in (ref.fields or {}) if not name.startswith("sfdc_")}
+            return rewrite(ref, pending=bases) if bases != (ref.pending or {}) else None
+
+        save_versioned(self.people, {ref.person_id: ref}, based)
+        self.people.alias(person_id_for(match.sf_id), ref.person_id)
+        self.pull(match.sobject, [match.sf_id])
+
+    def _create_lead(self, ref: PersonRef, owner_id: str | None) -> dict[str, Any]:
+        """A new lead for the person, upserted on its Marketing_Id__c (a deleted lead of the person,
+        in the recycle bin, is not matched: Salesforce makes a new one)."""
         fields = ref.fields or {}
         sent = {k: v for k, v in fields.items() if not k.startswith("sfdc_")}
         values = to_salesforce(sent, "Lead", self.custom("Lead"))
@@ -83,7 +196,7 @@ class ActionsService:
         if owner_id:
             values["OwnerId"] = owner_id
         [result] = self.salesforce.upsert_records(  # no owner given: the assignment rules choose
-            "Lead", MARKETING_ID_FIELD, [{MARKETING_ID_FIELD: ref.person_id, **values}], assign=not owner_id
+            "Lead", MARKETING_ID_FIELD, [{**values, MARKETING_ID_FIELD: ref.person_id}], assign=not owner_id
         )
         if not result.ok or not result.sf_id:
             self.errors.save_sync_errors(
@@ -113,25 +226,43 @@ class ActionsService:
             "created": result.created,
         }
 
+    # -- owner and task ----------------------------------------------------------------------------
     def change_owner(self, person_id: str, owner_id: str) -> dict[str, Any]:
-        """Set the person's Salesforce owner (a user or a queue) now; implies Sync Person."""
-        synced = self.sync_person(person_id)
-        if not synced["ok"]:
+        """Set the person's Salesforce owner (a user or a queue) now; implies Sync Person. The owner id
+        is checked first; a person not yet in Salesforce has its lead made with that owner, so an owner
+        Salesforce refuses leaves no lead behind."""
+        check_owner(owner_id)
+        synced = self.sync_person(person_id, owner_id=owner_id)
+        if not synced["ok"] or synced.get("created"):
             return synced
         [result] = self.salesforce.update_records(
             synced["sf_type"], [{"Id": synced["sf_id"], "OwnerId": owner_id}]
         )
         return self._answer(synced, result, "owner")
 
-    def create_task(self, person_id: str, task: Mapping[str, Any]) -> dict[str, Any]:
+    def create_task(
+        self, person_id: str, task: Mapping[str, Any], *, key: str | None = None
+    ) -> dict[str, Any]:
         """Create a Salesforce task on the person (WhoId) now; implies Sync Person. ``task`` holds Task
-        fields: Subject (required), and e.g. Status, Priority, ActivityDate, Description, OwnerId."""
+        fields: Subject (required), and e.g. Status, Priority, ActivityDate, Description, OwnerId; they
+        are checked against the Task describe the sync user sees before anything is written (WhoId is
+        the person's record: the action sets it). ``key`` names the request: the task is upserted on
+        Marketing_Request_Id__c carrying its digest, so a retry finds the task the first try made."""
         if not isinstance(task, Mapping) or not task.get("Subject"):
             raise InvalidRequestError("create_task needs 'task' with at least a 'Subject'")
+        described = self.preflight("Task", REQUEST_KEY_FIELD)
+        check_record("Task", described, task, set_by_action=("WhoId", REQUEST_KEY_FIELD))
         synced = self.sync_person(person_id)
         if not synced["ok"]:
             return synced
-        [result] = self.salesforce.create_records("Task", [{**task, "WhoId": synced["sf_id"]}])
+        record = {
+            **task,
+            "WhoId": synced["sf_id"],
+            REQUEST_KEY_FIELD: request_key_value(key or str(uuid.uuid4())),
+        }
+        [result] = self.salesforce.upsert_records("Task", REQUEST_KEY_FIELD, [record])
+        if result.ok:
+            self._pull_if_synced("Task", result.sf_id)
         return self._answer(synced, result, "task")
 
     def _answer(self, synced: dict[str, Any], result: WriteResult, what: str) -> dict[str, Any]:
@@ -152,7 +283,10 @@ class ActionsService:
                 self.errors.clear_sync_errors([(error.sobject, error.person_id)])  # the person is gone
                 continue
             if not ref.sf_id:
-                created += int(bool(self.sync_person(ref.person_id).get("ok")))
+                try:
+                    created += int(bool(self.sync_person(ref.person_id).get("ok")))
+                except InvalidRequestError:  # e.g. its record is not visible: the error stays
+                    logger.info("a refused create is not retried", extra={"sobject": error.sobject})
                 continue
             if ref.pending:  # back in the index (parked off); the next cycle sends it
                 save_versioned(self.people, {ref.person_id: ref}, lambda ref: rewrite(ref))
@@ -171,13 +305,25 @@ class ActionsService:
     ) -> dict[str, Any]:
         """Convert the person's lead into a contact (a new account, or ``account_id``), with an
         opportunity when ``opportunity_name`` is given; implies Sync Person, whose push sends the
-        person's unsent changes first. The conversion is read back at once: the person is a contact."""
+        person's unsent changes first. The conversion is read back at once: the person is a contact.
+        ``owner_id`` (a user) and ``account_id`` are checked before anything is written."""
+        if owner_id is not None:
+            check_owner(owner_id, queue=False)
+        if account_id is not None and not (is_salesforce_id(account_id) and account_id.startswith("001")):
+            raise InvalidRequestError("'account_id' must be the Salesforce id of an account (001...)")
         ref = self.marketing.person(person_id)
         if ref.sf_type == "Contact" and ref.sf_id:
             raise InvalidRequestError(f"person {person_id!r} is a contact already: only a lead converts")
         synced = self.sync_person(ref.person_id)
         if not synced["ok"]:
             return synced
+        if synced["sf_type"] == "Contact":  # Sync Person tied it to the contact its email belongs to
+            return {
+                **synced,
+                "ok": False,
+                "code": "NOT_A_LEAD",
+                "message": "Sync Person found the person's contact (by its email): only a lead converts",
+            }
         [result] = self.salesforce.convert_leads(
             [
                 {
@@ -215,7 +361,13 @@ class ActionsService:
 
     def delete_person(self, person_id: str, *, from_marketing: bool = False) -> dict[str, Any]:
         """Delete the person's lead or contact in Salesforce now (to its recycle bin), and the marketing
-        person too when ``from_marketing``; the person's sync errors go with it."""
+        person too when ``from_marketing``; the person's sync errors go with it.
+
+        Deleting from marketing is an erasure: the person's sync errors (and its aliases'), then its
+        change log, its aliases and the person (``PeoplePort.erase``, the person last). Every step can
+        be done again, and the person goes last, so an erasure that stops part-way leaves the person
+        to be deleted again, which completes it (its record, deleted in Salesforce by then, is not
+        deleted twice)."""
         ref = self.marketing.person(person_id)
         in_salesforce = _live_in_salesforce(ref)
         if in_salesforce and ref.sf_id and ref.sf_type:
@@ -224,13 +376,14 @@ class ActionsService:
                 answer = {"ok": True, "person_id": ref.person_id, "sf_id": ref.sf_id, "sf_type": ref.sf_type}
                 return self._answer(answer, result, "delete")
             self.pull(ref.sf_type, [ref.sf_id])
+        identities = self.people.identities(ref.person_id) if from_marketing else [ref.person_id]
+        self.errors.clear_sync_errors([(t, i) for i in identities for t in ("Lead", "Contact")])
         if from_marketing:
-            self.people.delete(ref.person_id)
+            self.people.erase(ref.person_id)
         elif in_salesforce:
             self.people.log(
                 ref.person_id, [FieldChange("sfdc_is_deleted", False, True, "marketing", "delete_person")]
             )
-        self.errors.clear_sync_errors([(t, ref.person_id) for t in ("Lead", "Contact")])
         logger.info("person deleted", extra={"in_salesforce": in_salesforce, "in_marketing": from_marketing})
         return {
             "ok": True,
@@ -359,18 +512,17 @@ class ActionsService:
             self.pull(sobject, [sf_id])
 
     def _linked(self, ref: PersonRef, sf_id: str, sent: Mapping[str, Any]) -> None:
-        """Tie the person to its new lead; an edit made while the create was in flight stays pending."""
+        """Tie the person to its new lead; an edit made while the create was in flight stays pending.
+        What the person held of a deleted record (its sfdc_* fields) goes: it describes that record."""
 
         def linked(ref: PersonRef) -> PersonChange:
-            fields = dict(ref.fields or {})
-            pending = {
-                k: sent.get(k) for k, v in fields.items() if not k.startswith("sfdc_") and v != sent.get(k)
-            }
+            fields = {k: v for k, v in (ref.fields or {}).items() if not k.startswith("sfdc_")}
+            pending = {k: sent.get(k) for k, v in fields.items() if v != sent.get(k)}
             return rewrite(
                 ref,
                 sf_id=sf_id,
                 sf_type="Lead",
-                fields={**fields, "sfdc_type": "Lead"},
+                fields={**fields, "sfdc_type": "Lead", "sfdc_is_deleted": False},
                 pending=pending,
                 push_error=None,
             )
@@ -379,14 +531,17 @@ class ActionsService:
         # the lead's own id leads to this person (records linked to the lead resolve to it)
         self.people.alias(person_id_for(sf_id), ref.person_id)
 
-    def _preflight(self, sobject: str) -> None:
-        fields = {f.get("name"): f for f in self.describe(sobject).get("fields", [])}
-        field = fields.get(MARKETING_ID_FIELD)
+    def preflight(self, sobject: str, external_id: str) -> list[dict[str, Any]]:
+        """The fields of ``sobject`` the sync user sees, once ``external_id`` is one of them, an External
+        ID (FatalError naming what to create otherwise)."""
+        described: list[dict[str, Any]] = self.describe(sobject).get("fields", [])
+        field = next((f for f in described if f.get("name") == external_id), None)
         if field is None or not field.get("externalId"):
             raise FatalError(
-                f"{sobject}.{MARKETING_ID_FIELD} is missing, or not an External ID the sync user sees: "
-                "create it (Text(36), Unique, External ID) on Lead and Contact, so a create never duplicates"
+                f"{sobject}.{external_id} is missing, or not an External ID the sync user sees: "
+                f"create it ({EXTERNAL_IDS[external_id]})"
             )
+        return described
 
 
 def _live_in_salesforce(ref: PersonRef) -> bool:

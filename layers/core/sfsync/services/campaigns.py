@@ -10,18 +10,25 @@ sees the membership now and the next cycle, reading the same row, writes nothing
 
 Salesforce's own refusal of a write (a deleted campaign, a lock) comes back in the answer with its
 code and message, as for every action.
+
+Create Campaign checks its values against the Campaign describe the sync user sees before it writes,
+and upserts the campaign on the external id ``Marketing_Request_Id__c`` carrying a digest of the
+request's key: a retry after a Lambda died between Salesforce's commit and its answer finds the
+campaign the first try made, and adds only the statuses it lacks.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..domain.actions import check_record, request_key_value
 from ..domain.people import FieldChange
 from ..errors import InvalidRequestError
 from ..observability import logger
 from ..ports import ObjectStats, RecordReader, SalesforcePort, StoredRecord, WriteResult
-from .actions import ActionsService
+from .actions import REQUEST_KEY_FIELD, ActionsService
 
 DEFAULT_STATUSES = ("Sent", "Responded")  # the two Salesforce gives every new campaign
 MEMBER = "CampaignMember"
@@ -140,18 +147,30 @@ class CampaignActions:
         return {"ok": True, "person_id": ref.person_id, "campaign_id": campaign_id, "removed": True}
 
     def create_campaign(
-        self, name: str, statuses: Sequence[str] = (), values: Mapping[str, Any] | None = None
+        self,
+        name: str,
+        statuses: Sequence[str] = (),
+        values: Mapping[str, Any] | None = None,
+        *,
+        key: str | None = None,
     ) -> dict[str, Any]:
         """Create a campaign in Salesforce, active, with its member statuses (Salesforce adds Sent and
-        Responded itself), and store it as synced."""
+        Responded itself), and store it as synced. ``values`` are Campaign fields, checked against the
+        describe first (the name is ``name``'s); ``key`` names the request (see the module)."""
         if not isinstance(name, str) or not name.strip():
             raise InvalidRequestError("create_campaign needs a 'name'")
-        extra = list(dict.fromkeys(s for s in statuses if s not in DEFAULT_STATUSES))
-        [made] = self.salesforce.create_records(
-            "Campaign", [{"IsActive": True, **(values or {}), "Name": name}]
-        )
+        described = self.actions.preflight("Campaign", REQUEST_KEY_FIELD)
+        checked = check_record("Campaign", described, values or {}, set_by_action=("Name", REQUEST_KEY_FIELD))
+        record = {"IsActive": True, **checked, "Name": name}
+        record[REQUEST_KEY_FIELD] = request_key_value(key or str(uuid.uuid4()))
+        [made] = self.salesforce.upsert_records("Campaign", REQUEST_KEY_FIELD, [record])
         if not made.ok or not made.sf_id:
             return self._refused(None, made, "create_campaign")
+        held: Sequence[str] = DEFAULT_STATUSES
+        if not made.created:  # made by an earlier try: which of its statuses did that try add?
+            self.pull("CampaignMemberStatus", [made.sf_id], by="CampaignId")
+            held = self.statuses(made.sf_id)
+        extra = list(dict.fromkeys(s for s in statuses if s not in held))
         answers = self.salesforce.create_records(
             "CampaignMemberStatus", [{"CampaignId": made.sf_id, "Label": label} for label in extra]
         )

@@ -6,15 +6,20 @@ naming each problem. Every accepted change is written with its change-log entry 
 new, source, time) in one transaction, on the condition that the person is still at the version
 it was read at; a person in Salesforce with changes not yet pushed enters the sparse
 pending-push index, which the next cycle's push reads (``services.push``).
+
+A create makes no second person: one for an email that a live person has already answers with
+that person and writes nothing (an edit is ``update_person``'s), and a create named by a request
+key (``key``) makes the person of that key, so a retry finds what the first try made.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
+from ..domain.actions import person_id_for_request
 from ..domain.merge import FieldPolicy, Rule
 from ..domain.people import PersonChange
 from ..domain.person_fields import check_values, marketing_edit
@@ -23,6 +28,15 @@ from ..ports import PeoplePort, PersonRef
 from .versioned import rewrite, save_versioned
 
 MAX_ALIAS_HOPS = 5
+
+
+@dataclass(frozen=True)
+class Created:
+    """What ``create_person`` did: the person, and whether it was made now (False: a live person
+    had the email already, and is the answer)."""
+
+    person_id: str
+    created: bool
 
 
 class MarketingService:
@@ -36,14 +50,17 @@ class MarketingService:
         self.custom = dict(custom or {})
         self.policy = policy or FieldPolicy()
 
-    def create_person(self, values: Mapping[str, Any], *, source: str = "marketing") -> str:
-        """A new marketing-only person; it reaches Salesforce through Sync Person (or an action that
-        implies it). Returns its id."""
+    def create_person(
+        self, values: Mapping[str, Any], *, source: str = "marketing", key: str | None = None
+    ) -> Created:
+        """A new marketing-only person (it reaches Salesforce through Sync Person, or an action that
+        implies it), unless a live person has its email: then that person, unchanged. ``key`` names
+        the request: its person's id is derived from it, so a retry of the request finds it."""
         checked = check_values(values, self.custom)
-        person_id = str(uuid.uuid4())
+        person_id = person_id_for_request(key) if key else str(uuid.uuid4())
         fields, _, log = marketing_edit({}, {}, checked, source=source, in_salesforce=False)
-        self.people.save([PersonChange(person_id, "", "Lead", fields, "", log=log)])
-        return person_id
+        holder = self.people.create(PersonChange(person_id, "", "Lead", fields, "", log=log))
+        return Created(holder, created=holder == person_id)
 
     def update_person(self, person_id: str, values: Mapping[str, Any], *, source: str = "marketing") -> int:
         """Set fields of a person; returns how many changed. Conflicts with a concurrent write (a pull,
