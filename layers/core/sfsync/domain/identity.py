@@ -49,8 +49,8 @@ def resolve(person_id: str, refs: dict[str, PersonRef]) -> str:
 
 def related_ids(change: PersonChange) -> list[str]:
     """Every person id deciding where ``change`` goes: its own, its merge winner's, its contact's,
-    and the marketing person its ``Marketing_Id__c`` names."""
-    ids = [change.person_id]
+    the marketing person its ``Marketing_Id__c`` names, and the person of its record once let go."""
+    ids = [change.person_id, detached_person_id(change.sf_id)]
     if change.merged_into:
         ids.append(person_id_for(change.merged_into))
     if change.converted_to:
@@ -61,13 +61,29 @@ def related_ids(change: PersonChange) -> list[str]:
     return ids
 
 
-def target(change: PersonChange, refs: dict[str, PersonRef]) -> str:
+def detached_person_id(sf_id: str) -> str:
+    """The person of a record whose first person let it go: the record was deleted, Sync Person gave
+    that person a new record (reference marketo-sfdc-sync.md §2.12.6), and this one came back."""
+    return person_id_for(f"{sf_id}#detached")
+
+
+def target(change: PersonChange, refs: dict[str, PersonRef]) -> str | None:
     """The person a row (neither a merge loser nor a conversion) belongs to: its own (or where that
     alias leads), else the marketing person its ``Marketing_Id__c`` names if that person is not yet
     tied to another record (Sync Person created the record and its answer was lost), else a new one
-    under the row's own id."""
+    under the row's own id.
+
+    A person tied to another record has let this one go (it was deleted, and Sync Person gave the
+    person a new record): the row changes nothing of that person. None when it is deleted (nothing to
+    store); a record that came back (undeleted) becomes a person of its own."""
     if change.person_id in refs:
-        return resolve(change.person_id, refs)
+        person_id = resolve(change.person_id, refs)
+        held = refs.get(person_id)
+        if held is None or held.alias_of is not None or held.sf_id in (None, "", change.sf_id):
+            return person_id
+        if change.deleted:
+            return None
+        return resolve(detached_person_id(change.sf_id), refs)
     marketing_id = change.fields.get(MARKETING_ID_FIELD)
     if isinstance(marketing_id, str) and marketing_id in refs:
         ref = refs.get(resolve(marketing_id, refs))

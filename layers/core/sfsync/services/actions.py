@@ -57,7 +57,6 @@ from .versioned import MAX_ATTEMPTS, rewrite, save_versioned
 
 MARKETING_ID_FIELD = "Marketing_Id__c"
 REQUEST_KEY_FIELD = "Marketing_Request_Id__c"
-NOT_VISIBLE = "sfdc_not_visible"  # the record is there, but the sync user cannot see it (sharing)
 # What the operator creates when a preflight finds an external-id field missing.
 EXTERNAL_IDS = {
     MARKETING_ID_FIELD: "Text(36), Unique, External ID, on Lead and Contact, so a create never duplicates",
@@ -108,7 +107,7 @@ class ActionsService:
         if owner_id is not None:
             check_owner(owner_id)
         ref = self.marketing.person(person_id)
-        if (ref.fields or {}).get(NOT_VISIBLE):
+        if (ref.fields or {}).get(NOT_VISIBLE_FIELD):
             raise InvalidRequestError(
                 f"person {ref.person_id!r} has a Salesforce record the sync user cannot see (sharing): "
                 "it is not deleted, so Sync Person makes no other; give the sync user access to it"
@@ -122,7 +121,12 @@ class ActionsService:
         return self._create_lead(ref, owner_id)
 
     def _push_now(self, ref: PersonRef) -> dict[str, Any]:
-        """A person in Salesforce: its pending changes go now."""
+        """A person in Salesforce: its pending changes go now, after its record is read (one query),
+        so a field edited in Salesforce since the last cycle is merged by the three-way rules, not
+        overwritten."""
+        if ref.pending and ref.sf_id and ref.sf_type:
+            self.pull(ref.sf_type, [ref.sf_id])
+            ref = self.marketing.person(ref.person_id)
         if ref.pending:
             self.push.push_people(ref.sf_type or "Lead", [ref])
         return {

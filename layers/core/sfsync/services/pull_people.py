@@ -137,6 +137,8 @@ class PeopleRows:
 
     def _row(self, plan: _Plan, change: PersonChange) -> _Row:
         person_id = target(change, plan.view)
+        if person_id is None:
+            return _Row(change, "skipped")  # a deleted record its person let go of
         ref = plan.view.get(person_id)
         if ref is not None and ref.digest == change.digest:
             return _Row(change, "skipped")  # unchanged in every mapped field
