@@ -456,7 +456,7 @@ class Lanes:
         answer = record.answer
         if answer is not None and answer.ok:
             self._remember(op, answer.result)
-            self._check_answer(op, answer.result)
+            self._check_answer(op, answer.result, record.start_seq)
 
     def _event(self, op: Op, record: OpRecord) -> dict[str, Any] | None:
         """The request the operation sends, with its references resolved (None: skipped)."""
@@ -510,14 +510,18 @@ class Lanes:
         elif op.kind == "create_campaign" and answer.get("campaign_id"):
             self.registry.records[Ref("Campaign", op=op.id)] = str(answer["campaign_id"])
 
-    def _check_answer(self, op: Op, answer: Mapping[str, Any]) -> None:
+    def _check_answer(self, op: Op, answer: Mapping[str, Any], started: int) -> None:
         """An answer that names a Salesforce record must name a live one (Sync Person of a person whose
-        record was deleted must make a new one). Checked at once: nothing else ran since it answered."""
+        record was deleted must make a new one). Checked at once (nothing else ran since it answered),
+        for a record that was already gone when the request came: one deleted or converted while the
+        request ran is a race the answer cannot know of."""
         if op.kind not in ("sync_person", "change_owner", "create_task") or not answer.get("ok"):
             return
         sf_id = answer.get("sf_id")
         found = self.h.emulator.org.get(str(sf_id)) if sf_id else None
-        if found is None or found.get("IsDeleted") or found.get("IsConverted"):
+        history = self.h.ledger.records.get(str(sf_id))
+        gone_since = history.gone_since if history is not None else None
+        if found is None or (gone_since is not None and gone_since < started):
             state = "missing" if found is None else ("deleted" if found.get("IsDeleted") else "converted")
             self.findings.wrong_answers.append(
                 f"op{op.id} {op.kind} answered ok with Salesforce record {sf_id}, which is {state}"

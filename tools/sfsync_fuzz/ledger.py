@@ -72,6 +72,7 @@ class RecordHistory:
     converted: bool = False  # a converted lead, or the contact a lead was converted into
     merged: bool = False  # a merge loser, or master
     hidden: bool = False  # owned at some point by someone the sync user cannot see
+    gone_since: int | None = None  # seq of the commit that deleted or converted it (None: live)
     backdated_beyond: int | None = None  # seq of a late commit older than the lookback tail
     writes_after_backdate: int = 0  # commits with a fresh stamp since that late commit
 
@@ -138,6 +139,11 @@ class Ledger:
         history = self.records.setdefault(change.record_id, RecordHistory(change.sobject))
         if before and bool(before.get("IsDeleted")) != bool(after.get("IsDeleted")):
             history.deleted = True
+        gone = bool(after.get("IsDeleted") or after.get("IsConverted"))
+        if gone and history.gone_since is None:
+            history.gone_since = self.seq
+        elif not gone:
+            history.gone_since = None
         if after.get("IsConverted") and not before.get("IsConverted"):
             history.converted = True
             contact = after.get("ConvertedContactId")
