@@ -9,7 +9,7 @@ SAM_STAMP := $(SAM_VENV)/.installed
 NODE_STAMP := tools/node_modules/.package-lock.json
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv tools test lint typecheck unit demo demo-emulator bench build emulator clean
+.PHONY: help venv tools test lint typecheck unit demo demo-emulator bench fuzz build emulator clean
 
 help:
 	@echo "make demo      the sync on the local stack: emulated org, DynamoDB Local, the real state machine"
@@ -17,6 +17,7 @@ help:
 	@echo "make build     sam build (no Docker needed)"
 	@echo "make test      ruff, mypy and the whole pytest suite"
 	@echo "make bench     benchmarks, one JSON object per line"
+	@echo "make fuzz      1,000 seeded two-sided fault scenarios; the last line is a JSON object of figures"
 	@echo "make emulator  serve a seeded emulated org on https://127.0.0.1:8443 until Ctrl-C"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -67,6 +68,12 @@ build: $(SAM_STAMP)
 
 bench: tools
 	$(PY) tools/bench.py
+
+# FUZZ_SEEDS / FUZZ_JOBS override the range and the processes (make fuzz FUZZ_SEEDS=0-99).
+FUZZ_SEEDS ?= 0-999
+FUZZ_JOBS ?= 2
+fuzz: tools
+	$(PY) -m sfsync_fuzz --seeds $(FUZZ_SEEDS) --jobs $(FUZZ_JOBS)
 
 emulator: $(STAMP)
 	$(VENV)/bin/sf-emulator --port 8443 --seed 10000

@@ -366,3 +366,35 @@ def test_real_template_builds(make_stack: Callable[..., LocalStack]) -> None:
         ("DispatcherFunction", "KeepAlive"),
         ("DispatcherFunction", "ManualTrigger"),
     }
+
+
+# -- for callers that run handlers themselves (the fuzz harness) ----------------------------------------
+def test_shared_env_is_every_functions_variables_at_once(stack: LocalStack) -> None:
+    env = stack.shared_env()
+    for logical_id in stack.functions:
+        configured = stack.configured_env(logical_id)
+        assert {k: env[k] for k in configured} == configured
+    assert env["AWS_ENDPOINT_URL_DYNAMODB"] == stack.dynamodb.endpoint_url  # type: ignore[union-attr]
+    assert "AWS_LAMBDA_FUNCTION_NAME" not in env  # one function's own
+
+
+def test_shared_env_refuses_a_variable_two_functions_set_differently(
+    make_stack: Callable[..., LocalStack],
+) -> None:
+    stack = make_stack(function_env={"ProbeFunction": {"LABEL": "other"}})
+    with pytest.raises(LocalStackError, match="LABEL"):
+        stack.shared_env()
+
+
+def test_handler_is_the_warm_module_invoke_uses(stack: LocalStack) -> None:
+    handler = stack.handler("ProbeFunction")
+    assert stack.handler("ProbeFunction") is handler
+    assert stack.invoke("ProbeFunction")["imports"] == 1  # no second import
+
+
+def test_another_state_machine_runs_beside_the_templates(stack: LocalStack) -> None:
+    arn = stack.create_state_machine(
+        f"{stack.stack_name}-extra", {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
+    )
+    execution = stack.sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    assert stack.wait_for(execution, timeout=30)["status"] == "SUCCEEDED"

@@ -193,12 +193,29 @@ class Emulator:
         self.bulk_delay = 0.0  # seconds a Bulk 2.0 job stays InProgress (tests exercise client polling)
         self.jwt_public_key: Any = None
         self.schema_changed_at = self.clock.now()
+        self._integration = (integration_username, integration_profile)
+        self._add_users()
+        self.credentials = Credentials.generate(integration_username)
+
+    def _add_users(self) -> None:
         admin = self.org.add_user("admin@acme.example", "Admin", "Org")
         self.admin_user_id = admin["Id"]
-        self.integration_user = self.org.add_user(
-            integration_username, "User", "Sync", profile=integration_profile
-        )
-        self.credentials = Credentials.generate(integration_username)
+        username, profile = self._integration
+        self.integration_user = self.org.add_user(username, "User", "Sync", profile=profile)
+
+    def reset(self) -> None:
+        """Start over with an empty org: the same schema, clock, credentials and observers; the admin and
+        the sync user made again (with the same ids); no sessions, faults, cursors, jobs or usage."""
+        with self.lock:
+            observers = list(self.org.observers)
+            self.org = Org(self.schema, self.clock)
+            self.org.observers = observers
+            self._add_users()
+            self.sessions.clear()
+            self.faults.clear()
+            self.cursors.clear()
+            self.jobs.clear()
+            self.reset_usage()
 
     # -- sessions -------------------------------------------------------------------------
     def new_session(self, user_id: str, client_id: str = "") -> Session:

@@ -375,6 +375,7 @@ def _run_query(emu: Emulator, job: Job) -> None:
         view = OrgView(emu.org, job.created_by, job.api_version)
         with emu.org.lock:
             result = soql.execute(job.query, view, include_deleted=job.operation == "queryAll")
+            emu.org.notify_read(view.user_id, result.sobject, result.records)
     except SalesforceError as exc:
         _fail(emu, job, f"{exc.code} : {exc.message}")
         return

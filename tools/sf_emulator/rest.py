@@ -388,6 +388,7 @@ def run_query(emu: Emulator, call: Call, include_deleted: bool) -> Reply:
         raise SalesforceError(400, "MALFORMED_QUERY", "A query string has to be specified")
     with emu.org.lock:
         result = soql.execute(text, call.view, include_deleted=include_deleted)
+        emu.org.notify_read(call.view.user_id, result.sobject, result.records)
     endpoint = "queryAll" if include_deleted else "query"
     if result.is_count:
         return Reply(body={"totalSize": result.total_size, "done": True, "records": []})

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from . import soql
 from .clock import Clock, normalize_datetime, parse_date
@@ -77,6 +77,30 @@ class ConvertResult:
     opportunity_id: str | None
 
 
+@dataclass(frozen=True)
+class Committed:
+    """One record a committed write changed: its values before (None: created) and after."""
+
+    sobject: str
+    record_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+
+
+class OrgObserver(Protocol):
+    """Watches the org (tests and the fuzz harness): what each write committed, what each query read.
+
+    Called under the org's lock, in the thread that wrote or queried; an observer must not write."""
+
+    def committed(self, changes: Sequence[Committed]) -> None:
+        """A transaction committed ``changes`` (never called for a rolled-back one)."""
+        ...
+
+    def read(self, user_id: str | None, sobject: str, records: Sequence[dict[str, Any]]) -> None:
+        """A query by ``user_id`` returned ``records`` (REST-shaped: the selected fields)."""
+        ...
+
+
 class Org:
     """All records of the emulated org, keyed by object then id (insertion order = id order)."""
 
@@ -97,6 +121,25 @@ class Org:
         self.created_at = self.clock.stamp()
         self.purged_until: str | None = None  # getDeleted's earliestDateAvailable after a purge
         self._journal: dict[tuple[str, str], dict[str, Any] | None] | None = None
+        self.observers: list[OrgObserver] = []
+
+    # -- observers ------------------------------------------------------------------------------
+    def notify_read(self, user_id: str | None, sobject: str, records: Sequence[dict[str, Any]]) -> None:
+        """Tell the observers what a query returned (the query endpoints call it)."""
+        for observer in self.observers:
+            observer.read(user_id, sobject, records)
+
+    def _notify_committed(self, journal: dict[tuple[str, str], dict[str, Any] | None]) -> None:
+        if not self.observers:
+            return
+        changes = []
+        for (name, rid), before in journal.items():
+            after = self.tables[name].get(rid)
+            if after is not None and after != before:
+                changes.append(Committed(name, rid, before, dict(after)))
+        if changes:
+            for observer in self.observers:
+                observer.committed(changes)
 
     # -- transactions -------------------------------------------------------------------------
     @contextmanager
@@ -121,6 +164,8 @@ class Org:
             else:
                 if tx.rolled_back:
                     self._undo()
+                else:
+                    self._notify_committed(self._journal)
             finally:
                 self._journal = None
 
@@ -254,7 +299,7 @@ class Org:
     ) -> dict[str, Any]:
         """Update one record; unknown ids give NOT_FOUND, deleted ones ENTITY_IS_DELETED."""
         obj = self.object(obj_name)
-        with self.lock:
+        with self.transaction():
             record = self._existing(obj, record_id, profile=profile, user_id=user_id)
             return self._update(obj, record, values, user_id, profile=profile, modstamp=modstamp)
 
@@ -282,7 +327,7 @@ class Org:
                 "NOT_FOUND",
                 f"Provided external ID field does not exist or is not accessible: {ext_field}",
             )
-        with self.lock:
+        with self.transaction():
             if fdef.name == "Id":
                 found = self.find(ext_value)
                 if found is None or found[0] is not obj:
@@ -325,7 +370,7 @@ class Org:
             self._soft_delete(obj, record, user_id, stamp)
 
     def undelete(self, record_id: str, user_id: str) -> dict[str, Any]:
-        with self.lock:
+        with self.transaction():
             found = self.find(record_id)
             if found is None:
                 raise not_found()
@@ -539,7 +584,7 @@ class Org:
 
     def set_modstamp(self, record_id: str, stamp: str) -> dict[str, Any]:
         """Admin: give a record an explicit SystemModstamp (a late-committing transaction)."""
-        with self.lock:
+        with self.transaction():
             found = self.find(record_id)
             if found is None:
                 raise not_found()

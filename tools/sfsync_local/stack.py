@@ -77,6 +77,17 @@ MOTO_CONFIG: dict[str, Any] = {
     "lambda": {"use_docker": False},
 }
 DEFAULT_SECRET_NAMES = {"SalesforceSecret": "sfsync/salesforce"}
+# What the Lambda runtime sets differently for each function (see ``LocalStack.env_for``).
+_FUNCTION_RUNTIME_VARS = frozenset(
+    {
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_EXECUTION_ENV",
+        "LAMBDA_TASK_ROOT",
+        "_HANDLER",
+    }
+)
 
 
 class LocalStackError(RuntimeError):
@@ -602,7 +613,44 @@ class LocalStack:
         env.update(self.configured_env(logical_id))
         return env
 
+    def shared_env(self) -> dict[str, str]:
+        """One environment for every function at once (a caller that runs several handlers side by side
+        in this process, like the fuzz harness): the runtime's variables every function gets, plus the
+        union of the functions' configured variables. Raises :class:`LocalStackError` when two
+        functions give one variable different values."""
+        env: dict[str, str] = {}
+        owner: dict[str, str] = {}
+        for logical_id in self.functions:
+            for name, value in self.configured_env(logical_id).items():
+                if name in env and env[name] != value:
+                    raise LocalStackError(
+                        f"{name} is {env[name]!r} for {owner[name]} but {value!r} for {logical_id}"
+                    )
+                env[name], owner[name] = value, logical_id
+        first = next(iter(self.functions))
+        runtime = {k: v for k, v in self.env_for(first).items() if k not in _FUNCTION_RUNTIME_VARS}
+        return {**runtime, **env}
+
     # ------------------------------------------------------------------------------ invocation
+
+    def handler(self, logical_id: str) -> Callable[..., Any]:
+        """A function's handler, imported once as a warm container keeps it, for a caller that runs it
+        itself (with :class:`FakeLambdaContext`) rather than through moto's Lambda API."""
+        spec = self._spec(logical_id)
+        with self._invoke_lock:
+            handler = self._modules.get(logical_id)
+            if handler is None:
+                handler = self._modules[logical_id] = self._load_handler(spec)
+            return handler
+
+    def create_state_machine(self, name: str, definition: Mapping[str, Any]) -> str:
+        """Another state machine in moto besides the template's (e.g. a stand-in whose executions only
+        exist to be running, for a caller that runs a cycle's steps itself); returns its ARN."""
+        return str(
+            self.sfn.create_state_machine(
+                name=name, definition=json.dumps(definition), roleArn=self._role_arn, type="STANDARD"
+            )["stateMachineArn"]
+        )
 
     def invoke(self, logical_id: str, event: Any = None, *, raise_on_error: bool = True) -> Any:
         """Invoke a function through moto's Lambda API (the same path Step Functions takes).
