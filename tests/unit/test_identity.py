@@ -6,9 +6,9 @@ from typing import Any
 
 from sfsync.domain.identity import (
     Outcome,
-    carried_pending,
     convert,
     detached_person_id,
+    folded,
     merge,
     resolve,
     target,
@@ -55,6 +55,20 @@ def test_a_record_its_person_let_go_of_changes_nothing_of_that_person() -> None:
     assert target(back, refs) == detached_person_id(old["Id"]) != person.person_id
 
 
+def test_a_row_of_a_record_folded_into_another_read_before_the_fold_changes_nothing() -> None:
+    # given lead A merged into lead B (A's person an alias of B's), and lead C converted to a contact
+    a, b, c = lead_row(stamp(1)), lead_row(stamp(2)), lead_row(stamp(3))
+    survivor = stored(b["Id"])
+    converted_person = PersonRef(person_id_for(c["Id"]), "d", "Contact", version=2, fields={}, sf_id="003c")
+    refs = refs_of(survivor, converted_person)
+    refs[person_id_for(a["Id"])] = PersonRef(
+        person_id_for(a["Id"]), "alias", None, alias_of=survivor.person_id
+    )
+    # then live rows of A and C read before those folds landed are stored nowhere
+    assert target(person_change(a, "Lead"), refs) is None
+    assert target(person_change(c, "Lead"), refs) is None
+
+
 def test_a_merge_keeps_the_winners_values_fills_its_blanks_and_aliases_the_loser() -> None:
     winner, loser = lead_row(stamp(1)), lead_row(stamp(2), IsDeleted=True)
     loser["MasterRecordId"] = winner["Id"]
@@ -70,6 +84,24 @@ def test_a_merge_keeps_the_winners_values_fills_its_blanks_and_aliases_the_loser
     assert fold.survivor.pending == {"city": "Faro", "phone": None}
     assert fold.aliases == (person_id_for(loser["Id"]),)
     assert fold.moves == ((person_id_for(loser["Id"]), person_id_for(winner["Id"])),)
+
+
+def test_a_merge_into_a_record_merged_away_since_folds_into_the_record_that_survived() -> None:
+    # given A merged into B, then B into C, read in one slice: B's row first, then A's
+    a, b, c = lead_row(stamp(1)), lead_row(stamp(2)), lead_row(stamp(3))
+    b_row = person_change({**b, "IsDeleted": True, "MasterRecordId": c["Id"]}, "Lead")
+    a_row = person_change({**a, "IsDeleted": True, "MasterRecordId": b["Id"]}, "Lead")
+    refs = refs_of(stored(a["Id"]), stored(b["Id"]), stored(c["Id"]))
+    first = merge(b_row, refs)
+    assert first.survivor is not None
+    refs[person_id_for(b["Id"])] = PersonRef(
+        person_id_for(b["Id"]), "alias", None, alias_of=first.survivor.person_id
+    )
+    refs[first.survivor.person_id] = stored(c["Id"])
+    then = merge(a_row, refs)
+    # then A folds into C's person, which keeps C's record, not the merged-away B
+    assert then.survivor is not None
+    assert (then.survivor.person_id, then.survivor.sf_id) == (person_id_for(c["Id"]), c["Id"])
 
 
 def test_a_merge_into_a_winner_never_seen_hands_it_the_losers_person() -> None:
@@ -145,6 +177,35 @@ def test_a_contact_the_conversion_made_is_folded_into_the_leads_person() -> None
     assert fold.aliases == (person_id_for(contact["Id"]),)
 
 
+def test_a_contact_created_the_same_day_before_the_conversion_existed_before_it() -> None:
+    # given a contact created this morning, and a lead converted into it this afternoon
+    lead = lead_row("2026-11-20T15:00:00.000+0000")
+    contact = contact_row("2026-11-20T09:00:00.000+0000")
+    refs = refs_of(
+        stored(lead["Id"], fields={"phone": "1"}),
+        stored(contact["Id"], "Contact", fields={"sfdc_created_date": "2026-11-20T09:00:00.000+0000"}),
+    )
+    fold = convert(converted(lead, contact["Id"]), refs)
+    # then it is a merge into the contact, whose person survives
+    assert fold.survivor is not None and fold.survivor.person_id == person_id_for(contact["Id"])
+    assert fold.aliases == (person_id_for(lead["Id"]),)
+
+
+def test_a_lead_converted_into_a_contact_merged_away_since_joins_the_contact_that_survived() -> None:
+    # given a lead converted into contact C1, which a merge has folded into C2 since (its row first)
+    lead = lead_row("2026-11-20T15:00:00.000+0000")
+    c1, c2 = contact_row(stamp(1)), contact_row(stamp(2))
+    c2_person = stored(c2["Id"], "Contact", fields={"sfdc_created_date": "2026-11-01T00:00:00.000+0000"})
+    refs = refs_of(stored(lead["Id"]), c2_person)
+    refs[person_id_for(c1["Id"])] = PersonRef(
+        person_id_for(c1["Id"]), "alias", None, alias_of=c2_person.person_id
+    )
+    fold = convert(converted(lead, c1["Id"]), refs)
+    # then the lead's person folds into C2's, which keeps C2's record
+    assert fold.survivor is not None
+    assert (fold.survivor.person_id, fold.survivor.sf_id) == (c2_person.person_id, c2["Id"])
+
+
 def test_a_conversion_of_a_lead_never_seen_or_already_applied_writes_nothing() -> None:
     lead = lead_row(stamp(1))
     assert convert(converted(lead, "003x"), {}).outcome is Outcome.UNSEEN
@@ -153,8 +214,13 @@ def test_a_conversion_of_a_lead_never_seen_or_already_applied_writes_nothing() -
     assert fold.outcome is Outcome.REPLAYED and fold.survivor is None
 
 
-def test_a_losers_unsent_change_the_survivor_overrides_is_dropped() -> None:
-    loser = PersonRef("l", "d", "Lead", pending={"city": "Old"})
-    survivor = PersonRef("s", "d", "Lead", pending={})
-    merged = {"city": "Survivor's"}
-    assert carried_pending({"city": "Survivor's"}, survivor, {"city": "Loser's"}, loser, merged) == {}
+def test_a_fold_sends_the_blanks_it_filled_and_drops_a_losers_change_the_survivor_overrides() -> None:
+    survivor = PersonRef("s", "d", "Lead", pending={"title": "Old title"})
+    fields, pending = folded(
+        {"city": "Survivor's", "phone": None, "title": "New title", "sfdc_account_id": None},
+        survivor,
+        {"city": "Loser's", "phone": "1", "sfdc_account_id": "001x"},
+    )
+    assert fields == {"city": "Survivor's", "phone": "1", "title": "New title", "sfdc_account_id": None}
+    # the filled phone goes to Salesforce (whose value is the blank); the loser's city is gone
+    assert pending == {"title": "Old title", "phone": None}

@@ -26,7 +26,7 @@ from collections import Counter
 from typing import Any
 
 from .harness import Harness, Result
-from .oracle import counts
+from .oracle import RACE, counts, findings
 from .scenario import generate
 
 DEFAULT_STATE_MACHINE_SHARE = 0.1  # make fuzz: a tenth of the scenarios settle through the state machine
@@ -89,7 +89,7 @@ def _here(chosen: list[int], share: float, *, replay: bool, results: str | None)
                     print(f"  {violation.invariant}: {violation.detail}", file=out)
                     for line in violation.evidence:
                         print(f"      {line}", file=out)
-            if result.violations or result.error:
+            if findings(result.violations) or result.error:
                 print(_failure_line(result, share), file=out, flush=True)
         setup = ready - harness.started
     if sink is not None:
@@ -115,7 +115,7 @@ def _failure_line(result: Result, share: float) -> str:
     if result.error:
         what = f"harness error: {result.error}"
     else:
-        tally = Counter(v.invariant for v in result.violations)
+        tally = Counter(v.invariant for v in findings(result.violations))
         what = ", ".join(f"{name} x{n}" for name, n in sorted(tally.items()))
     replay = f".venv/bin/python -m sfsync_fuzz --seed {result.seed}"
     if share != DEFAULT_STATE_MACHINE_SHARE:
@@ -130,7 +130,8 @@ def figures(results: list[Result], *, setup: float) -> dict[str, Any]:
         "crashes": sum(r.crashes for r in results),
         "interleavings": sum(r.interleavings for r in results),
         "violations": counts(v for r in results for v in r.violations),
-        "failing_seeds": sum(1 for r in results if r.violations),
+        "races": sum(1 for r in results for v in r.violations if v.invariant == RACE),
+        "failing_seeds": sum(1 for r in results if findings(r.violations)),
         "harness_errors": sum(1 for r in results if r.error),
         "by_state_machine": sum(1 for r in results if r.by_state_machine),
         "setup_seconds": round(setup, 1),

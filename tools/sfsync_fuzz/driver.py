@@ -228,13 +228,19 @@ class Chain:
         """The schedule's dispatcher, fired every schedule period (the first time at once when nothing
         ran yet) until it starts a chain."""
         death = self.findings.deaths[-1] if after_death and self.findings.deaths else None
+        since = 0  # the tick the death was counted from
         for tick in range(1, MAX_SCHEDULE_TICKS + 1):
             if after_death:
                 self.h.clock.advance(self.h.schedule_seconds)
+            deaths = len(self.findings.deaths)
             started = self._schedule_fires()
+            if len(self.findings.deaths) > deaths:
+                # the dispatcher itself failed (after claiming the lease, before its start): a new
+                # failure, whose claim (START_GRACE) the next period's firing takes over
+                death, since = self.findings.deaths[-1], tick
             if started:
                 if death is not None and death.ticks is None:
-                    death.ticks = tick
+                    death.ticks = tick - since
                 return
             after_death = True
         raise ChainLost(f"no chain started in {MAX_SCHEDULE_TICKS} schedule periods")
@@ -243,6 +249,8 @@ class Chain:
         """One firing of the rule: an asynchronous invocation, retried by Lambda on error."""
         for _ in range(ASYNC_RETRIES + 1):
             outcome = self.lambdas.invoke("DispatcherFunction", {"source": "schedule"}, crashable=True)
+            if not outcome.ok:
+                self._record_death(f"the schedule's dispatcher failed ({outcome.error})")
             if outcome.ok:
                 if outcome.result.get("started"):
                     self.execution, self.waiting = str(outcome.result["execution_arn"]), False
@@ -427,13 +435,18 @@ class Lanes:
 
     def _backdate(self, sobject: str, record_id: str, back: int) -> None:
         """A late commit: the edit's SystemModstamp goes back ``back`` seconds from the object's
-        watermark (read as the sync keeps it; without one, from now). Beyond the lookback, the edit
-        is older than any window the sync will read again."""
+        watermark (read as the sync keeps it; without one, from now). A commit later than the
+        lookback (its stamp more than LookbackSeconds before now) is beyond what any window reads
+        again: the oracle leaves its fields out."""
         watermark = self.h.watermark(sobject)
         anchor = from_stamp(watermark) if watermark else self.h.clock.now()
         stamp = (anchor - timedelta(seconds=back)).replace(microsecond=0)
         self.h.emulator.org.set_modstamp(record_id, to_stamp(stamp))
-        self.h.ledger.backdated(record_id, sobject, beyond_tail=back > LOOKBACK_SECONDS)
+        # What the lookback covers is a commit's lateness: its stamp at most LookbackSeconds before
+        # the moment it commits (now). Anchored on the watermark, an edit during a stalled cycle can
+        # be an hour late, which no window reads again.
+        late = self.h.clock.now() - stamp > timedelta(seconds=LOOKBACK_SECONDS)
+        self.h.ledger.backdated(record_id, sobject, beyond_tail=late)
 
     # -- the marketing side, through the Actions Lambda ----------------------------------------------
     def _marketing(self, op: Op, record: OpRecord) -> None:

@@ -107,6 +107,19 @@ class ObjectStats:
         "duration_ms",
     )
 
+    @property
+    def rows(self) -> int:
+        """Rows read: stored, unchanged, or turned away by the filter."""
+        return (
+            self.created
+            + self.updated
+            + self.skipped
+            + self.deleted
+            + self.merged
+            + self.converted
+            + self.filtered
+        )
+
     def add(self, other: ObjectStats) -> None:
         for name in self.COUNTERS:
             setattr(self, name, getattr(self, name) + getattr(other, name))

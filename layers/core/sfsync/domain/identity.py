@@ -11,7 +11,7 @@ Identity, in short:
   (``resolve``) leads to the surviving person.
 * A merge in Salesforce folds the loser into the winner: the winner's values, its blanks filled from
   the loser ("some value beats none", reference marketo-sfdc-sync.md §2.12.7), and the unsent
-  marketing changes of both that still make sense (``carried_pending``).
+  marketing changes of both that still make sense (``folded``).
 * A lead conversion turns the lead's person into the contact, keeping its marketing id and history
   (§2.12.1); into a contact that existed before, the two people merge and the contact's survives.
 """
@@ -19,12 +19,17 @@ Identity, in short:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from .people import PersonChange, PersonRef, fill_blanks, person_id_for
+from .cursor import from_stamp, to_stamp
+from .people import PersonChange, PersonRef, person_id_for
 
 MAX_ALIAS_HOPS = 5
+CONVERSION_TRANSACTION = timedelta(
+    minutes=1
+)  # how long before its lead's stamp a conversion's contact may be made
 MARKETING_ID_FIELD = "Marketing_Id__c"  # the external id a create from the marketing side carries
 
 
@@ -73,15 +78,18 @@ def target(change: PersonChange, refs: dict[str, PersonRef]) -> str | None:
     tied to another record (Sync Person created the record and its answer was lost), else a new one
     under the row's own id.
 
-    A person tied to another record has let this one go (it was deleted, and Sync Person gave the
-    person a new record): the row changes nothing of that person. None when it is deleted (nothing to
-    store); a record that came back (undeleted) becomes a person of its own."""
+    A row whose person now holds another record changes nothing of that person (None): the record
+    was folded into another (a merge or a conversion: its person is an alias now, or a contact, and
+    the row was read before the fold landed), or its person let it go (it was deleted, and Sync
+    Person gave the person a new record). Such a record, come back to life (undeleted), becomes a
+    person of its own."""
     if change.person_id in refs:
+        own = refs[change.person_id]
         person_id = resolve(change.person_id, refs)
         held = refs.get(person_id)
-        if held is None or held.alias_of is not None or held.sf_id in (None, "", change.sf_id):
+        if held is None or held.sf_id in (None, "", change.sf_id):
             return person_id
-        if change.deleted:
+        if own.alias_of is not None or held.sf_type != change.sf_type or change.deleted:
             return None
         return resolve(detached_person_id(change.sf_id), refs)
     marketing_id = change.fields.get(MARKETING_ID_FIELD)
@@ -120,16 +128,16 @@ def merge(change: PersonChange, refs: dict[str, PersonRef]) -> Fold:
     loser_fields = dict(loser.fields or {})
     if winner is None:  # the winner was never pulled: it takes over the loser's person
         fields = {**loser_fields, "sfdc_is_deleted": False}
-        sf_type = change.sf_type
+        sf_type, sf_id = change.sf_type, change.merged_into
         pending = dict(loser.pending or {})
     else:
         winner_fields = dict(winner.fields or {})
-        fields = fill_blanks(winner_fields, loser_fields)
+        fields, pending = folded(winner_fields, winner, loser_fields)
         sf_type = winner.sf_type or change.sf_type
-        pending = carried_pending(winner_fields, winner, loser_fields, loser, fields)
-    survivor = PersonChange(
-        winner_id, change.merged_into, sf_type, fields, change.system_modstamp, pending=pending
-    )
+        # the winner's own record: merged into a record itself merged away since, the person is the
+        # one of the record that survived, which the merge row does not name
+        sf_id = winner.sf_id or change.merged_into
+    survivor = PersonChange(winner_id, sf_id, sf_type, fields, change.system_modstamp, pending=pending)
     return Fold(Outcome.MERGED, survivor, aliases=(loser_id,), moves=((loser_id, winner_id),))
 
 
@@ -148,7 +156,7 @@ def convert(change: PersonChange, refs: dict[str, PersonRef]) -> Fold:
     if contact is not None:
         contact_fields = dict(contact.fields or {})
         lead_fields = dict(person.fields or {})
-        if made_by_conversion(contact_fields, change.fields.get("sfdc_converted_date")):
+        if made_by_conversion(contact_fields, change):
             # the contact row arrived first: its person is the conversion's own; the lead's person
             # (the marketing id with the history) survives and takes the contact's values, but for
             # the marketing changes not yet sent, which stand against the contact's values
@@ -157,11 +165,10 @@ def convert(change: PersonChange, refs: dict[str, PersonRef]) -> Fold:
             fields = {**lead_fields, **contact_fields, **{k: lead_fields.get(k) for k in pending}}
         else:  # converted into a contact that existed before: the two people merge
             survivor, loser = contact, person
-            fields = fill_blanks(contact_fields, lead_fields)
-            pending = carried_pending(contact_fields, contact, lead_fields, person, fields)
+            fields, pending = folded(contact_fields, contact, lead_fields)
         write = PersonChange(
             survivor.person_id,
-            change.converted_to,
+            contact.sf_id or change.converted_to,  # a contact merged away since: the one that survived
             "Contact",
             {**fields, **flags, "sfdc_type": "Contact"},
             change.system_modstamp,
@@ -185,28 +192,37 @@ def convert(change: PersonChange, refs: dict[str, PersonRef]) -> Fold:
     return Fold(Outcome.CONVERTED, write, aliases=(contact_alias,), moves=((contact_alias, person_id),))
 
 
-def made_by_conversion(contact_fields: dict[str, Any], converted_on: Any) -> bool:
-    """Whether a contact was created by the conversion (on or after the lead's conversion date)
-    rather than existing before it."""
-    converted = str(converted_on or "")
-    return bool(converted) and str(contact_fields.get("sfdc_created_date") or "")[:10] >= converted[:10]
+def made_by_conversion(contact_fields: dict[str, Any], change: PersonChange) -> bool:
+    """Whether a contact was created by the lead's conversion rather than existing before it. The
+    lead's ConvertedDate is a date only: a contact created on an earlier day existed before, one
+    created on a later day was made by it; on the same day, the conversion's own contact was created
+    in the conversion's transaction, so at most a transaction's length before the converted lead's
+    last stamp (a converted lead is read-only, its stamp is the conversion's), where one that existed
+    before is, but for a contact made in the minute before, older."""
+    converted = str(change.fields.get("sfdc_converted_date") or "")[:10]
+    created = str(contact_fields.get("sfdc_created_date") or "")
+    if not converted or not created:
+        return False
+    if created[:10] != converted:
+        return created[:10] > converted
+    return created >= to_stamp(from_stamp(change.system_modstamp) - CONVERSION_TRANSACTION)
 
 
-def carried_pending(
-    survivor_fields: dict[str, Any],
-    survivor: PersonRef | None,
-    loser_fields: dict[str, Any],
-    loser: PersonRef,
-    merged: dict[str, Any],
-) -> dict[str, Any]:
-    """The unsent marketing changes a merge keeps: the survivor's, and the loser's where its value
-    filled one of the survivor's blanks (based on the blank Salesforce holds); a loser's change the
-    survivor's value overrides is dropped with the loser's record."""
-    pending = dict((survivor.pending if survivor else None) or {})
-    for name in loser.pending or {}:
-        if name not in pending and merged.get(name) == loser_fields.get(name) != survivor_fields.get(name):
-            pending[name] = survivor_fields.get(name)
-    return pending
+def folded(
+    survivor_fields: dict[str, Any], survivor: PersonRef, loser_fields: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A fold's fields and unsent changes: the survivor's values, its blanks filled from the loser's
+    ("some value beats none"), each fill a change to send (against the blank Salesforce holds), so
+    both sides end with it; the survivor's own unsent changes stay, a loser's change the survivor's
+    value overrides goes with the loser's record. Fields Salesforce manages (``sfdc_*``) are the
+    survivor record's: never filled."""
+    fields, pending = dict(survivor_fields), dict(survivor.pending or {})
+    for name, value in loser_fields.items():
+        if name.startswith("sfdc_") or value in (None, "") or fields.get(name) not in (None, ""):
+            continue
+        pending.setdefault(name, fields.get(name))
+        fields[name] = value
+    return fields, pending
 
 
 def stored_as(write: PersonChange, read: PersonRef | None) -> PersonRef:

@@ -52,7 +52,8 @@ from ..ports import (
     WriteResult,
 )
 from .marketing import MarketingService
-from .push import PushService
+from .push import TRANSIENT, PushService
+from .reconcile import hide_people
 from .versioned import MAX_ATTEMPTS, rewrite, save_versioned
 
 MARKETING_ID_FIELD = "Marketing_Id__c"
@@ -107,10 +108,18 @@ class ActionsService:
         if owner_id is not None:
             check_owner(owner_id)
         ref = self.marketing.person(person_id)
+        if _live_in_salesforce(ref):
+            # its record as Salesforce has it now: merged away, converted or deleted since the last
+            # cycle, the person is where that leaves it (a survivor, or one without a live record)
+            assert ref.sf_id is not None
+            if not self.pull(ref.sf_type or "Lead", [ref.sf_id]).rows:  # Salesforce shows it no more
+                hide_people(self.people, [ref.person_id])
+            ref = self.marketing.person(ref.person_id)
         if (ref.fields or {}).get(NOT_VISIBLE_FIELD):
             raise InvalidRequestError(
-                f"person {ref.person_id!r} has a Salesforce record the sync user cannot see (sharing): "
-                "it is not deleted, so Sync Person makes no other; give the sync user access to it"
+                f"person {ref.person_id!r} has a Salesforce record the sync user cannot see (sharing, or "
+                "deleted and purged): Sync Person makes no other, which could duplicate it; give the "
+                "sync user access to it, or delete the person"
             )
         if _live_in_salesforce(ref):
             return self._push_now(ref)
@@ -121,21 +130,22 @@ class ActionsService:
         return self._create_lead(ref, owner_id)
 
     def _push_now(self, ref: PersonRef) -> dict[str, Any]:
-        """A person in Salesforce: its pending changes go now, after its record is read (one query),
-        so a field edited in Salesforce since the last cycle is merged by the three-way rules, not
-        overwritten."""
-        if ref.pending and ref.sf_id and ref.sf_type:
-            self.pull(ref.sf_type, [ref.sf_id])
-            ref = self.marketing.person(ref.person_id)
-        if ref.pending:
-            self.push.push_people(ref.sf_type or "Lead", [ref])
-        return {
+        """A person in Salesforce, its record just read (so a field edited there since the last cycle
+        is merged by the three-way rules, not overwritten): its pending changes go now. Salesforce's
+        refusal (a record it deleted that the sync user cannot see, a validation rule) is the answer,
+        and stays in the sync errors."""
+        answer = {
             "ok": True,
             "person_id": ref.person_id,
             "sf_id": ref.sf_id,
             "sf_type": ref.sf_type,
             "created": False,
         }
+        if ref.pending:
+            for result in self.push.push_people(ref.sf_type or "Lead", [ref]):
+                if not result.ok and result.code not in TRANSIENT:
+                    return self._answer(answer, result, "sync")
+        return answer
 
     def _record_with_email(self, email: Any) -> Match | None:
         """The live contact or lead the sync user sees with this email (two queries), if any."""

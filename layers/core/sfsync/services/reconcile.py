@@ -14,6 +14,7 @@ holds in its recycle bin come with the window that follows, as deleted rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from ..domain.merge import Rule
@@ -63,24 +64,28 @@ class Reconciler:
         return stats, cursor
 
     def _hide_people(self, person_ids: list[str]) -> int:
-        """Flag each person at the version it was read at (an edit meanwhile is merged, not lost); the
-        digest is cleared, so the next pull of the record (visible again) stores it and clears the
-        flag."""
-        hidden: list[str] = []
+        return hide_people(self.people, person_ids)
 
-        def flagged(ref: PersonRef) -> PersonChange | None:
-            fields = dict(ref.fields or {})
-            if ref.alias_of or fields.get(NOT_VISIBLE_FIELD) or not ref.sf_id:
-                return None
-            hidden.append(ref.person_id)
-            change = rewrite(
-                ref,
-                fields={**fields, NOT_VISIBLE_FIELD: True},
-                log=[FieldChange(NOT_VISIBLE_FIELD, None, True, "salesforce", Rule.NOT_VISIBLE)],
-            )
-            change.digest = ""
-            return change
 
-        if person_ids:
-            save_versioned(self.people, self.people.lookup(person_ids), flagged)
-        return len(set(hidden))
+def hide_people(people: PeoplePort, person_ids: Sequence[str]) -> int:
+    """Flag each person not visible, at the version it was read at (an edit meanwhile is merged, not
+    lost); the digest is cleared, so the next pull of the record (visible again) stores it and clears
+    the flag. Returns how many were flagged."""
+    hidden: list[str] = []
+
+    def flagged(ref: PersonRef) -> PersonChange | None:
+        fields = dict(ref.fields or {})
+        if ref.alias_of or fields.get(NOT_VISIBLE_FIELD) or not ref.sf_id:
+            return None
+        hidden.append(ref.person_id)
+        change = rewrite(
+            ref,
+            fields={**fields, NOT_VISIBLE_FIELD: True},
+            log=[FieldChange(NOT_VISIBLE_FIELD, None, True, "salesforce", Rule.NOT_VISIBLE)],
+        )
+        change.digest = ""
+        return change
+
+    if person_ids:
+        save_versioned(people, people.lookup(list(person_ids)), flagged)
+    return len(set(hidden))
