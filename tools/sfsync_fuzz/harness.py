@@ -504,6 +504,14 @@ class Harness:
             with contextlib.suppress(Exception):
                 self.stack.sfn.stop_execution(executionArn=execution, error="Fuzz.ChainDied")
         self.gates.release(execution)
+        # moto runs the execution on to its end in a thread of its own: wait for it, or a dispatcher
+        # asking Step Functions next would find the ended cycle still RUNNING (seen under load)
+        deadline = time.monotonic() + GATE_TIMEOUT
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                if self.stack.describe(execution)["status"] != "RUNNING":
+                    return
+            time.sleep(0.005)
 
     def drop_fault(self, fault: Fault) -> None:
         """Forget a lost-response fault no request took."""

@@ -421,6 +421,7 @@ def no_echo(obs: Observations) -> list[Violation]:
 
 def idempotent(obs: Observations) -> list[Violation]:
     out: list[Violation] = []
+    people = {str(p["person_id"]): p for p in obs.people}
     made_people: Counter[int | None] = Counter(op for _, _, op in obs.ledger.people_created)
     made: dict[tuple[int | None, str], list[str]] = {}
     for created in obs.ledger.created:
@@ -434,12 +435,21 @@ def idempotent(obs: Observations) -> list[Violation]:
                 out.append(
                     Violation("idempotent", f"op{op.id} create_person made {count} people in {tries} tries")
                 )
-            if count and record.before.get("email_owners"):
+            # an owner of the email when the request came that is still that email's live person: a
+            # second person for it (one merged or converted away meanwhile let the email go)
+            still = [
+                pid
+                for pid in record.before.get("email_owners") or ()
+                if (held := people.get(pid)) is not None
+                and not held.get("alias_of")
+                and str((held.get("fields") or {}).get("email") or "").lower()
+                == str((op.args.get("values") or {}).get("email") or "").lower()
+            ]
+            if count and still:
                 out.append(
                     Violation(
                         "idempotent",
-                        f"op{op.id} create_person made a person for an email live person "
-                        f"{record.before['email_owners'][0]} has",
+                        f"op{op.id} create_person made a person for an email live person {still[0]} has",
                     )
                 )
         for sobject in ("Lead", "Task", "Campaign", "CampaignMember"):

@@ -193,7 +193,11 @@ class ActionsService:
 
         def based(ref: PersonRef) -> PersonChange | None:
             bases = {name: None for name in (ref.fields or {}) if not name.startswith("sfdc_")}
-            return rewrite(ref, pending=bases) if bases != (ref.pending or {}) else None
+            if bases == (ref.pending or {}) and ref.sf_id == match.sf_id:
+                return None
+            # the person holds the record from now on (a pull reaching it through the alias alone
+            # would take the row for a stale one of a record the person let go of)
+            return rewrite(ref, pending=bases, sf_id=match.sf_id, sf_type=match.sobject)
 
         save_versioned(self.people, {ref.person_id: ref}, based)
         self.people.alias(person_id_for(match.sf_id), ref.person_id)
