@@ -69,7 +69,10 @@ class Finisher:
         self.state.finish_cycle(run)
         # the objects' record counts went out with each slice; here, the cycle's own figures
         for outcome in outcomes:
-            publish_object_failed(str(outcome.get("object")), outcome.get("status") != "drained")
+            if outcome.get("object"):
+                # deferred (the API budget) is not a failure: the API-usage alarm tells of it
+                failed_here = outcome.get("status") not in ("drained", "deferred")
+                publish_object_failed(str(outcome["object"]), failed_here)
         publish_gauge(CYCLES_FINISHED, 1)
         publish_gauge(
             CYCLE_DURATION, max(0.0, (now - from_stamp(run.started_at)).total_seconds()), MetricUnit.Seconds
