@@ -183,6 +183,7 @@ def run_the_sync_through_what_the_alarms_watch(dynamodb: DynamoDBLocal, org: Emu
         # a marketing edit Salesforce refuses (a title too long: a sync error at the next push)
         [lead] = live_ids(org, people, "Lead", 1)
         MarketingService(people, {}).update_person(person_id_for(lead), {"job_title": "x" * 200})
+        assert (people.pending_count("Lead"), people.pending_count("Contact")) == (1, 0)
         # the next cycle's plan fails on every try: the chain dies holding the lease
         org.emulator.add_fault(
             Fault(
@@ -194,6 +195,7 @@ def run_the_sync_through_what_the_alarms_watch(dynamodb: DynamoDBLocal, org: Emu
         # the schedule's check replaces it; its cycle reads the gauges and pushes the edit (refused)
         assert stack.fire_rule("DispatcherFunction", "KeepAlive")["started"] is True
         gate.reached()
+        assert state.sync_error_counts() == {"Lead": 1}  # what the next plan's gauge reads
         # a pause: the schedule's check sees it
         state.set_paused(True)
         assert stack.fire_rule("DispatcherFunction", "KeepAlive")["reason"] == "paused"
