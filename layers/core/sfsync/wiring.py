@@ -26,6 +26,7 @@ from .domain.chain import CycleMachine
 from .domain.merge import FieldPolicy, policy_from
 from .errors import FatalError
 from .events import ActionRequest
+from .observability import credentials_refused
 from .services.actions import ActionsService
 from .services.campaigns import CampaignActions
 from .services.dispatch import Dispatcher
@@ -75,7 +76,7 @@ def planner() -> Planner:
     # the probe rechecks the API budget: one call per cycle, whatever the last known usage says
     probe = (lambda: salesforce(recheck_budget=True)) if cfg.salesforce_secret_arn else None
     people = _people(cfg.people_table, cfg.state_table) if cfg.people_table else None
-    pending = (lambda sf_type: bool(people.pending_ids(sf_type, 1))) if people is not None else None
+    pending = people.pending_count if people is not None else None
     return Planner(
         state(),
         cfg.sync_objects,
@@ -86,6 +87,7 @@ def planner() -> Planner:
         lookback_seconds=cfg.lookback_seconds,
         reconcile_after_days=cfg.reconcile_after_days,
         machine=CycleMachine(cfg.state_machine_arn),
+        open_errors=state().sync_error_counts,
     )
 
 
@@ -110,10 +112,13 @@ def _salesforce(secret_arn: str, api_version: str, page_size: int, budget_share:
     try:
         creds = parameters.get_secret(secret_arn, transform="json", max_age=SECRET_MAX_AGE)
     except parameters.exceptions.GetParameterError as exc:
+        credentials_refused("secret_unreadable")  # among others, a secret that has no value yet
         raise FatalError(f"cannot read the Salesforce secret {secret_arn}: {exc}") from exc
     except parameters.exceptions.TransformParameterError as exc:
+        credentials_refused("secret_not_json")
         raise FatalError("the Salesforce secret is not valid JSON") from exc
     if not isinstance(creds, dict):
+        credentials_refused("secret_not_object")
         raise FatalError("the Salesforce secret must be a JSON object")
     return SalesforceClient(creds, api_version=api_version, page_size=page_size, budget_share=budget_share)
 
@@ -197,7 +202,7 @@ def pusher(client: SalesforceClient | None = None) -> PushService | None:
 def syncer() -> SyncService:
     """One invocation's sync: the pull and the push share the client (and its API budget)."""
     client = salesforce()
-    return SyncService(lambda: puller(client), lambda: pusher(client), state())
+    return SyncService(lambda: puller(client), lambda: pusher(client), state(), lambda: client.usage)
 
 
 def marketing() -> MarketingService:

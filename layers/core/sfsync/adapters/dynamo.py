@@ -506,6 +506,15 @@ class StateRepository:
             for item in SyncErrorItem.query(SYNC_ERRORS_PK, condition, limit=limit, consistent_read=True)
         ]
 
+    @_classified
+    def sync_error_counts(self) -> dict[str, int]:
+        """The open sync errors by object (their keys only: one read request per 1 MB of keys)."""
+        counts: dict[str, int] = {}
+        for item in SyncErrorItem.query(SYNC_ERRORS_PK, attributes_to_get=["sk"], consistent_read=True):
+            sobject = item.sk.split("#", 1)[0]
+            counts[sobject] = counts.get(sobject, 0) + 1
+        return counts
+
 
 def _run_json(run: CycleRun) -> dict[str, Any]:
     return dataclasses.asdict(run)
@@ -915,6 +924,12 @@ class PeopleRepository:
     @_classified
     def pending_ids(self, sf_type: str, limit: int) -> list[str]:
         return [item.person_id for item in PersonItem.pending_push.query(sf_type, limit=limit)]
+
+    @_classified
+    def pending_count(self, sf_type: str) -> int:
+        """How many people of ``sf_type`` have marketing changes not yet pushed (a count of the sparse
+        pending-push index: one read request while it is small)."""
+        return PersonItem.pending_push.count(sf_type)
 
     @_classified
     def change_log(self, person_id: str, limit: int = 100) -> list[dict[str, Any]]:

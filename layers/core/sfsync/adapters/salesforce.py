@@ -26,7 +26,7 @@ from simple_salesforce.format import format_soql
 from ..domain.cursor import Position, TailMark, Window, soql_literal
 from ..domain.records import FieldInfo
 from ..errors import DeferredError, FatalError, RetriableError
-from ..observability import logger
+from ..observability import credentials_refused, logger
 from ..ports import ChangeProbe, ConvertResult, Watermark, WriteResult
 from . import soap
 from .salesforce_errors import classify, redact, refused, rest_error
@@ -94,8 +94,10 @@ class SalesforceClient:
     ) -> None:
         missing = [k for k in ("auth", "login_url", "client_id") if not credentials.get(k)]
         if missing:
+            credentials_refused("secret_incomplete")
             raise FatalError(f"the Salesforce secret lacks {', '.join(missing)}")
         if not _https(str(credentials["login_url"])):
+            credentials_refused("login_url_not_https")
             raise FatalError(
                 "the Salesforce secret's login_url must be an https:// URL: the sync never sends "
                 "credentials over plain HTTP"
@@ -174,11 +176,17 @@ class SalesforceClient:
                 "aud": creds.get("audience", "https://login.salesforce.com"),
                 "exp": int(time.time()) + 180,
             }
-            data = {
-                "grant_type": JWT_GRANT,
-                "assertion": jwt.encode(claims, creds.get("private_key", ""), algorithm="RS256"),
-            }
+            try:
+                assertion = jwt.encode(claims, creds.get("private_key", ""), algorithm="RS256")
+            except (ValueError, TypeError, jwt.exceptions.PyJWTError) as exc:
+                credentials_refused("private_key_invalid")
+                raise FatalError(
+                    "the Salesforce secret's private_key is not a PEM RSA private key (jwt_bearer signs "
+                    "its assertion with it)"
+                ) from exc
+            data = {"grant_type": JWT_GRANT, "assertion": assertion}
         else:
+            credentials_refused("unknown_auth")
             raise FatalError(
                 f"unknown auth {creds['auth']!r} in the Salesforce secret "
                 "(use client_credentials or jwt_bearer)"
@@ -194,12 +202,15 @@ class SalesforceClient:
         body = body if isinstance(body, dict) else {}
         if response.status_code != 200 or "access_token" not in body:
             # OAuth answers {"error", "error_description"} where the API answers errorCode and message
-            raise classify(
+            refusal = classify(
                 response.status_code,
                 str(body.get("error") or ""),
                 str(body.get("error_description") or ""),
                 operation="the login with the secret's credentials",
             )
+            if isinstance(refusal, FatalError):  # not a 5xx or a limit: the credentials were refused
+                credentials_refused(refusal.code or f"http_{response.status_code}")
+            raise refusal
         if not _https(str(body.get("instance_url", ""))):
             raise FatalError(
                 "Salesforce's login answered an instance_url that is not https: the sync never sends "

@@ -12,7 +12,7 @@ from typing import Any
 from ..domain.chain import CycleMachine, ExecutionStatus, Liveness, liveness
 from ..domain.cursor import to_stamp
 from ..errors import FatalError, RetriableError
-from ..observability import logger, metrics
+from ..observability import CHAIN_REPLACED, SYNC_PAUSED, logger, publish_gauge
 from ..ports import ExecutionsPort, Lease, StatePort
 
 # How long a holder the dispatcher has named but not yet seen run keeps the chain: longer than the
@@ -97,6 +97,7 @@ class Dispatcher:
         if self.state.is_paused():
             if handoff_from:
                 self.state.release_lease(handoff_from)
+            publish_gauge(SYNC_PAUSED, 1)  # the stalled-chain alarm's sign that the stop is wanted
             logger.info("sync paused: no cycle started", extra={"source": source})
             return DispatchResult(False, Outcome.PAUSED)
         name = f"cycle-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
@@ -135,7 +136,7 @@ class Dispatcher:
             expired = self.state.take_lease(arn, to_stamp(now), claim)
             outcome = Outcome.EXPIRED if expired else Outcome.RUNNING
         if outcome is not Outcome.RUNNING:
-            metrics.add_metric(name="ChainReplaced", unit="Count", value=1)
+            publish_gauge(CHAIN_REPLACED, 1)
             logger.warning(
                 "the cycle chain died: a new one starts",
                 extra={

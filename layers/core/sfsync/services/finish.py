@@ -7,9 +7,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain.chain import CycleMachine
-from ..domain.cursor import to_stamp
+from ..domain.cursor import from_stamp, to_stamp
 from ..errors import InvalidEventError
-from ..observability import logger, metrics
+from ..observability import (
+    CYCLE_DURATION,
+    CYCLES_FINISHED,
+    MetricUnit,
+    logger,
+    publish_gauge,
+    publish_object_failed,
+)
 from ..ports import StatePort
 
 
@@ -60,10 +67,16 @@ class Finisher:
         run.finished_at = to_stamp(now)
         run.status = "PAUSED" if paused else ("PARTIAL" if failed else "SUCCEEDED")
         self.state.finish_cycle(run)
-        for s in stats:
-            metrics.add_metric(name="RecordsChanged", unit="Count", value=s.created + s.updated + s.deleted)
-            metrics.add_metric(name="SalesforceApiCalls", unit="Count", value=s.api_calls)
-        metrics.add_metric(name="ObjectsFailed", unit="Count", value=len(failed))
+        # the objects' record counts went out with each slice; here, the cycle's own figures
+        for outcome in outcomes:
+            if outcome.get("object"):
+                # deferred (the API budget) is not a failure: the API-usage alarm tells of it
+                failed_here = outcome.get("status") not in ("drained", "deferred")
+                publish_object_failed(str(outcome["object"]), failed_here)
+        publish_gauge(CYCLES_FINISHED, 1)
+        publish_gauge(
+            CYCLE_DURATION, max(0.0, (now - from_stamp(run.started_at)).total_seconds()), MetricUnit.Seconds
+        )
         logger.info(
             "cycle finished",
             extra={"cycle_id": cycle_id, "status": run.status, "failed": [r.get("object") for r in failed]},

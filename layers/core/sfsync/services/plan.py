@@ -17,8 +17,20 @@ from typing import Any
 from ..domain.chain import CycleMachine
 from ..domain.cursor import from_stamp, to_stamp
 from ..errors import DeferredError, FatalError
-from ..observability import logger
+from ..observability import (
+    PULL_LAG,
+    PUSH_BACKLOG,
+    SALESFORCE_API_CALLS,
+    SYNC_ERRORS_OPEN,
+    MetricUnit,
+    logger,
+    publish_api_usage,
+    publish_gauge,
+    publish_object_gauges,
+)
 from ..ports import ChangeProbe, CycleRun, SalesforcePort, StatePort, Watermark
+
+PUSHED = ("Lead", "Contact")  # the objects whose marketing changes are pushed
 
 
 class Planner:
@@ -39,17 +51,19 @@ class Planner:
         lease_seconds: int,
         clock: Callable[[], datetime],
         salesforce: Callable[[], SalesforcePort] | None = None,
-        pending: Callable[[str], bool] | None = None,
+        pending: Callable[[str], int] | None = None,
         *,
         machine: CycleMachine,
         lookback_seconds: int = 600,
         reconcile_after_days: int = 14,
+        open_errors: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self.machine = machine
         self.lookback = timedelta(seconds=lookback_seconds)
         # a watermark this old may have missed deletes Salesforce no longer keeps: reconcile, changed or not
         self.reconcile_after = timedelta(days=reconcile_after_days)
-        self.pending = pending  # whether a person object has marketing changes to push
+        self.pending = pending  # how many people of a person object have marketing changes to push
+        self.open_errors = open_errors  # the open sync errors, by object
         self.state = state
         self.objects = list(objects)
         self.lease_seconds = lease_seconds
@@ -75,7 +89,10 @@ class Planner:
             status="PAUSED" if paused else "RUNNING",
         )
         if not paused:
-            run.objects = self._with_pushes(self._changed_objects(run), run)
+            marks = self.state.plan_marks(self.objects)
+            backlog = {o: self.pending(o) for o in PUSHED if o in self.objects} if self.pending else {}
+            run.objects = self._with_pushes(self._changed_objects(run, marks), run, backlog)
+            self._publish_gauges(marks, backlog, now)
         self.state.start_cycle(run)
         logger.info(
             "cycle planned",
@@ -89,20 +106,49 @@ class Planner:
         )
         return {"cycle_id": cycle_id, "objects": run.objects, "paused": paused, "leased": True}
 
-    def _with_pushes(self, objects: list[str], run: CycleRun) -> list[str]:
-        """Lead and Contact also sync when marketing changes wait to be pushed (one key read of the
-        sparse pending-push index each), unless the probe deferred the cycle (API limit)."""
-        if self.pending is None or (run.plan_note or "").startswith("deferred"):
+    def _with_pushes(self, objects: list[str], run: CycleRun, backlog: dict[str, int]) -> list[str]:
+        """Lead and Contact also sync when marketing changes wait to be pushed (a count of the sparse
+        pending-push index each), unless the probe deferred the cycle (API limit)."""
+        if not backlog or (run.plan_note or "").startswith("deferred"):
             return objects
-        extra = {o for o in ("Lead", "Contact") if o in self.objects and o not in objects and self.pending(o)}
+        extra = {o for o, count in backlog.items() if o not in objects and count}
         run.unchanged = [o for o in run.unchanged if o not in extra]
         return [o for o in self.objects if o in objects or o in extra]
 
-    def _changed_objects(self, run: CycleRun) -> list[str]:
+    def _publish_gauges(
+        self, marks: dict[str, tuple[Watermark | None, bool]], backlog: dict[str, int], now: datetime
+    ) -> None:
+        """What an operator watches between cycles, per object and in total: the pull lag (the age
+        of the watermark; none before the first copy completes), the push backlog and the open sync
+        errors. One read of the sync errors; the rest was read for the plan anyway."""
+        errors = self.open_errors() if self.open_errors is not None else {}
+        lags: list[float] = []
+        for sobject in self.objects:
+            mark = marks.get(sobject, (None, False))[0]
+            gauges: dict[str, tuple[float, MetricUnit]] = {}
+            if mark is not None:
+                lag = max(0.0, (now - from_stamp(mark.stamp)).total_seconds())
+                lags.append(lag)
+                gauges[PULL_LAG] = (lag, MetricUnit.Seconds)
+            if sobject in backlog:
+                gauges[PUSH_BACKLOG] = (backlog[sobject], MetricUnit.Count)
+            if self.open_errors is not None:
+                gauges[SYNC_ERRORS_OPEN] = (errors.get(sobject, 0), MetricUnit.Count)
+            publish_object_gauges(sobject, gauges)
+        if lags:
+            publish_gauge(PULL_LAG, max(lags), MetricUnit.Seconds)
+        if backlog:
+            publish_gauge(PUSH_BACKLOG, sum(backlog.values()))
+        if self.open_errors is not None:
+            publish_gauge(SYNC_ERRORS_OPEN, sum(errors.values()))
+
+    def _changed_objects(
+        self, run: CycleRun, plan_marks: dict[str, tuple[Watermark | None, bool]]
+    ) -> list[str]:
         always: list[str] = []
         marks: dict[str, Watermark] = {}
         now = self.clock()
-        for sobject, (mark, window_open) in self.state.plan_marks(self.objects).items():
+        for sobject, (mark, window_open) in plan_marks.items():
             if mark is None or window_open or from_stamp(mark.stamp) < now - self.reconcile_after:
                 always.append(sobject)  # a first copy, an open window, or a reconcile pass to make
             else:
@@ -122,6 +168,8 @@ class Planner:
             return list(self.objects)
         finally:
             run.plan_api_calls = client.api_calls - calls
+            publish_gauge(SALESFORCE_API_CALLS, run.plan_api_calls)
+            publish_api_usage(client.usage)
         changed = set(always)
         refused = [f"{p.sobject}: {p.error}" for p in probes.values() if p.error]
         if refused:  # each such object syncs, and its slice records what is wrong with it

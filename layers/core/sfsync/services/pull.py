@@ -62,6 +62,7 @@ class SliceResult:
     cycle_id: str
     more: bool
     stats: ObjectStats
+    first_copy: bool = False  # the slice read the object's first copy
 
     def as_event(self, execution_id: str) -> dict[str, Any]:
         """The Lambda's small return value: what the state machine needs to loop, nothing more."""
@@ -191,7 +192,7 @@ class PullService:
                 "counts": stats.as_dict(),
             },
         )
-        return SliceResult(stats.sobject, cursor.cycle_id, more, stats)
+        return SliceResult(stats.sobject, cursor.cycle_id, more, stats, cursor.window.is_first_copy)
 
     @staticmethod
     def _filtered(row: dict[str, Any], plan: ReadPlan) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from ..observability import publish_api_usage, publish_object_counts
 from ..ports import ObjectStats, StatePort
 from .pull import PullService, SliceResult
 from .push import PushService
@@ -22,14 +23,27 @@ PUSHED_OBJECTS = ("Lead", "Contact")
 
 class SyncService:
     def __init__(
-        self, pull: Callable[[], PullService], push: Callable[[], PushService | None], state: StatePort
+        self,
+        pull: Callable[[], PullService],
+        push: Callable[[], PushService | None],
+        state: StatePort,
+        usage: Callable[[], tuple[int, int] | None] | None = None,
     ) -> None:
         self.pull = pull
         self.push = push
         self.state = state
+        self.usage = usage  # the org's API usage as Salesforce last reported it (used, limit)
 
     def slice(self, sobject: str, cycle_id: str, phase: str) -> tuple[SliceResult, str]:
-        """Run one slice; returns its result and the phase the next slice is in."""
+        """Run one slice; returns its result and the phase the next slice is in. Its counts go out as
+        the object's metrics (a slice that raises publishes none: its work is redone)."""
+        result, next_phase = self._slice(sobject, cycle_id, phase)
+        publish_object_counts(sobject, result.stats.as_dict(), first_copy=result.first_copy)
+        if self.usage is not None:
+            publish_api_usage(self.usage())
+        return result, next_phase
+
+    def _slice(self, sobject: str, cycle_id: str, phase: str) -> tuple[SliceResult, str]:
         if phase != "push":
             result = self.pull().pull_slice(sobject, cycle_id)
             if result.more or sobject not in PUSHED_OBJECTS:
