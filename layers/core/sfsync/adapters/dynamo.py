@@ -305,21 +305,21 @@ class StateRepository:
 
     @_classified
     def plan_marks(self, sobjects: Sequence[str]) -> dict[str, tuple[Watermark | None, bool]]:
-        keys = [(_object_pk(o), "WATERMARK") for o in sobjects]
-        marks = {
-            item.pk: Watermark(
+        """Each object's watermark and whether a window is open: one BatchGet of both keys of every
+        object (a cursor comes back through the watermark's model, and only its key is used)."""
+        keys = [(_object_pk(o), sk) for o in sobjects for sk in ("WATERMARK", "CURSOR")]
+        marks: dict[str, Watermark] = {}
+        open_windows: set[str] = set()
+        for item in WatermarkItem.batch_get(keys, consistent_read=True):
+            if item.sk == "CURSOR":
+                open_windows.add(item.pk)
+                continue
+            marks[item.pk] = Watermark(
                 str(item.stamp),
                 item.tail_start,
                 int(item.tail_count) if item.tail_count is not None else None,
                 item.tail_digest,
             )
-            for item in WatermarkItem.batch_get(keys, consistent_read=True)
-        }
-        cursor_keys = [(_object_pk(o), "CURSOR") for o in sobjects]
-        open_windows = {
-            item.pk
-            for item in CursorItem.batch_get(cursor_keys, consistent_read=True, attributes_to_get=["pk"])
-        }
         return {o: (marks.get(_object_pk(o)), _object_pk(o) in open_windows) for o in sobjects}
 
     @_classified
