@@ -307,7 +307,13 @@ def test_finish_records_failures_and_chains_the_next_cycle(
         ],
     )
     run = state.cycles[plan["cycle_id"]]
-    assert out == {"cycle_id": plan["cycle_id"], "status": "PARTIAL", "next_cycle": True, "wait_seconds": 300}
+    assert out == {
+        "cycle_id": plan["cycle_id"],
+        "status": "PARTIAL",
+        "next_cycle": True,
+        "wait_seconds": 300,
+        "failed": True,  # the execution ends FAILED once it has handed over
+    }
     assert run.stats[0]["created"] == 3
     assert run.results[1]["error"] == "FatalError"
 
