@@ -149,10 +149,20 @@ class Dispatcher:
         """Make ``execution_arn``, an execution of this state machine already running that does not hold
         the lease (one started from the console), the chain, as a sync now would: when no chain is
         alive, or the chain only waits between cycles (that execution is stopped). False, changing
-        nothing, while a cycle runs or the sync is paused. Raises InvalidEventError for an execution of
-        another state machine."""
+        nothing, while a cycle runs, while the sync is paused, or when Step Functions does not say that
+        ``execution_arn`` runs (a made-up id in a test event). Raises InvalidEventError for an execution
+        of another state machine."""
         self.machine.cycle_id(execution_arn, "plan")
         if self.state.is_paused():
+            return False
+        try:
+            running = self.executions.status(execution_arn) is ExecutionStatus.RUNNING
+        except (RetriableError, FatalError):
+            running = False
+        if not running:  # a test event naming an execution that does not run takes nothing
+            logger.warning(
+                "plan for an execution that does not run: not the chain", extra={"execution": execution_arn}
+            )
             return False
         now = self.clock()
         outcome, replaced = self._claim(execution_arn, now, self._lease_until(now), sync_now=True)
