@@ -16,4 +16,8 @@ from sfsync.observability import logger, metrics, tracer
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = DispatchRequest.parse(event)
-    return wiring.dispatcher().dispatch(request.source, request.handoff_from).as_dict()
+    return (
+        wiring.dispatcher()
+        .dispatch(request.source, request.handoff_from, sync_now=request.sync_now)
+        .as_dict()
+    )

@@ -368,6 +368,7 @@ class FakeExecutions:
         self.fail_next: BaseException | None = None
         self.describe_error: Exception | None = None
         self.on_describe: Callable[[str], None] | None = None  # runs before the answer (a race)
+        self.stopped: list[tuple[str, str, str]] = []  # (execution, error, cause) of each stop
 
     def start(self, name: str, payload: dict[str, Any]) -> str:
         if self.fail_next is not None:
@@ -384,6 +385,11 @@ class FakeExecutions:
         if self.on_describe is not None:
             self.on_describe(execution_arn)
         return self.statuses.get(execution_arn, ExecutionStatus.NOT_FOUND)
+
+    def stop(self, execution_arn: str, error: str, cause: str) -> None:
+        if self.statuses.get(execution_arn) is ExecutionStatus.RUNNING:
+            self.statuses[execution_arn] = ExecutionStatus.ABORTED
+            self.stopped.append((execution_arn, error, cause))
 
     def end(self, execution_arn: str, status: ExecutionStatus = ExecutionStatus.FAILED) -> None:
         assert execution_arn in self.statuses, f"{execution_arn} was never started"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sfsync.domain.chain import CycleMachine, ExecutionStatus, Liveness, liveness
+from sfsync.domain.chain import CycleMachine, CycleStatus, ExecutionStatus, Liveness, judge_cycle, liveness
 from sfsync.domain.cursor import to_stamp
 from sfsync.errors import FatalError, InvalidEventError, RetriableError
 from sfsync.observability import metrics
@@ -309,7 +309,13 @@ def test_finish_records_failures_and_chains_the_next_cycle(
         ],
     )
     run = state.cycles[plan["cycle_id"]]
-    assert out == {"cycle_id": plan["cycle_id"], "status": "PARTIAL", "next_cycle": True, "wait_seconds": 300}
+    assert out == {
+        "cycle_id": plan["cycle_id"],
+        "status": "PARTIAL",
+        "next_cycle": True,
+        "wait_seconds": 300,
+        "failed": True,  # the execution ends FAILED once it has handed over
+    }
     assert run.stats[0]["created"] == 3
     assert run.results[1]["error"] == "FatalError"
 
@@ -348,3 +354,116 @@ def test_finish_counts_the_failed_objects_but_not_the_deferred_and_the_cycles_le
     assert failed == {"Lead": [0.0], "Contact": [0.0], "Account": [1.0]}
     [cycle] = [r for r in records if "CyclesFinished" in r]
     assert (cycle["CyclesFinished"], cycle["CycleDuration"]) == ([1.0], [42.0])
+
+
+# -- sync now, console starts, failed cycles ---------------------------------------------------------
+def waiting_chain(dispatcher: Dispatcher, state: FakeState, clock: Clock) -> str:
+    """A chain whose cycle has finished: it waits between cycles."""
+    arn = dispatcher.dispatch("schedule").execution_arn or ""
+    plan = planner(state, clock).plan(arn, "x")
+    finisher(state, clock).finish(arn, plan, [{"object": "Lead", "status": "drained"}])
+    return arn
+
+
+def test_sync_now_replaces_a_waiting_chain_and_stops_it(
+    dispatcher: Dispatcher, executions: FakeExecutions, state: FakeState, clock: Clock
+) -> None:
+    waiting = waiting_chain(dispatcher, state, clock)
+    now = dispatcher.sync_now("sfsync.manual")
+    assert (now.started, now.reason) == (True, Outcome.SYNC_NOW)
+    assert holder(state) == now.execution_arn
+    assert [s[:2] for s in executions.stopped] == [(waiting, "SyncNow")]
+    # and a second sync now, while the new cycle runs (not planned yet), does nothing
+    again = dispatcher.sync_now()
+    assert (again.started, again.reason) == (False, Outcome.RUNNING)
+
+
+def test_sync_now_while_a_cycle_runs_does_nothing(
+    dispatcher: Dispatcher, executions: FakeExecutions, state: FakeState, clock: Clock
+) -> None:
+    running = dispatcher.dispatch("schedule").execution_arn or ""
+    planner(state, clock).plan(running, "x")  # its cycle is open
+    now = dispatcher.sync_now()
+    assert (now.started, now.reason) == (False, Outcome.RUNNING)
+    assert holder(state) == running and executions.stopped == [] and len(executions.started) == 1
+
+
+def test_a_sync_now_that_loses_the_race_to_the_hand_over_starts_nothing(
+    dispatcher: Dispatcher, executions: FakeExecutions, state: FakeState, clock: Clock
+) -> None:
+    waiting = waiting_chain(dispatcher, state, clock)
+    handed = MACHINE.execution_arn("cycle-handed")
+    executions.on_describe = lambda _: state.hand_over_lease(waiting, handed, "2026-11-20T13:00:00.000+0000")
+    now = dispatcher.sync_now()
+    assert (now.started, now.reason) == (False, Outcome.RUNNING)
+    assert holder(state) == handed and executions.stopped == []
+
+
+def test_a_sync_now_whose_start_fails_leaves_the_waiting_chain_as_it_was(
+    dispatcher: Dispatcher, executions: FakeExecutions, state: FakeState, clock: Clock
+) -> None:
+    waiting = waiting_chain(dispatcher, state, clock)
+    executions.fail_next = RetriableError("throttled")
+    with pytest.raises(RetriableError):
+        dispatcher.sync_now()
+    assert holder(state) == waiting and executions.stopped == []
+
+
+def test_a_console_start_becomes_the_chain_only_when_none_runs_a_cycle(
+    dispatcher: Dispatcher, executions: FakeExecutions, state: FakeState, clock: Clock
+) -> None:
+    console = MACHINE.execution_arn("0b1c2d3e-console")
+    executions.statuses[console] = ExecutionStatus.RUNNING
+    running = dispatcher.dispatch("schedule").execution_arn or ""
+    planner(state, clock).plan(running, "x")
+    assert dispatcher.adopt(console) is False and holder(state) == running
+    finisher(state, clock).finish(running, {"cycle_id": running.rsplit(":", 1)[1]}, [])
+    assert dispatcher.adopt(console) is True and holder(state) == console
+    assert [s[0] for s in executions.stopped] == [running]
+
+
+def test_a_dead_chains_open_cycle_is_closed_when_it_is_replaced(
+    dispatcher: Dispatcher, executions: FakeExecutions, state: FakeState, clock: Clock
+) -> None:
+    stopped = dispatcher.dispatch("schedule").execution_arn or ""
+    plan = planner(state, clock).plan(stopped, "x")
+    executions.end(stopped, ExecutionStatus.ABORTED)
+    assert dispatcher.dispatch("schedule").reason is Outcome.REPLACED
+    run = state.cycles[plan["cycle_id"]]
+    assert run.status == "ABORTED" and run.finished_at is not None
+
+
+@pytest.mark.parametrize(
+    ("results", "refused", "status", "failed"),
+    [
+        ([{"object": "Lead", "status": "drained"}], 0, CycleStatus.SUCCEEDED, False),
+        ([{"object": "Lead", "status": "drained"}], 2, CycleStatus.PARTIAL, True),
+        ([{"object": "Lead", "status": "deferred"}], 0, CycleStatus.PARTIAL, False),
+        (
+            [{"object": "Lead", "status": "failed"}, {"object": "Contact", "status": "drained"}],
+            0,
+            CycleStatus.PARTIAL,
+            True,
+        ),
+        (
+            [{"object": "Lead", "status": "failed"}, {"object": "Contact", "status": "failed"}],
+            0,
+            CycleStatus.FAILED,
+            True,
+        ),
+    ],
+)
+def test_a_cycle_is_judged_by_its_objects_and_refused_records(
+    results: list[dict[str, str]], refused: int, status: CycleStatus, failed: bool
+) -> None:
+    verdict = judge_cycle(["Lead", "Contact"][: len(results)], results, refused, paused=False)
+    assert (verdict.status, verdict.failed) == (status, failed)
+
+
+def test_a_plan_event_naming_an_execution_that_does_not_run_takes_nothing(
+    dispatcher: Dispatcher, executions: FakeExecutions, state: FakeState, clock: Clock
+) -> None:
+    waiting = waiting_chain(dispatcher, state, clock)
+    made_up = MACHINE.execution_arn("cycle-made-up")  # Step Functions knows no such execution
+    assert dispatcher.adopt(made_up) is False
+    assert holder(state) == waiting and executions.stopped == []

@@ -77,6 +77,15 @@ def test_a_stopped_execution_is_aborted(subject: Subject) -> None:
     assert subject.executions.status(arn) is ExecutionStatus.ABORTED
 
 
+def test_the_port_stops_a_running_execution_and_leaves_others_as_they_are(subject: Subject) -> None:
+    arn = subject.executions.start("cycle-1", {"source": "schedule"})
+    subject.executions.stop(arn, "SyncNow", "replaced by a sync now")
+    assert subject.executions.status(arn) is ExecutionStatus.ABORTED
+    never = subject.machine.execution_arn("cycle-never")
+    subject.executions.stop(never, "SyncNow", "replaced by a sync now")  # no error: nothing to stop
+    assert subject.executions.status(never) is ExecutionStatus.NOT_FOUND
+
+
 def test_an_execution_never_started_is_not_found(subject: Subject) -> None:
     never = subject.machine.execution_arn("cycle-never")
     assert subject.executions.status(never) is ExecutionStatus.NOT_FOUND

@@ -13,7 +13,12 @@ from sfsync.errors import FatalError
 from sfsync.observability import metrics, publish_object_counts
 from sfsync.ports import ObjectStats
 
-SECRET = {"auth": "client_credentials", "login_url": "https://org.example.com", "client_id": "id-123"}
+SECRET = {
+    "auth": "client_credentials",
+    "login_url": "https://org.example.com",
+    "client_id": "id-123",
+    "client_secret": "cs-s3cr3t",
+}
 
 
 def emf_records(output: str) -> list[dict[str, Any]]:
@@ -45,7 +50,8 @@ def test_a_slices_counts_go_out_per_object_and_summed_over_objects(
 @pytest.mark.parametrize(
     ("secret", "reason"),
     [
-        ({}, "secret_incomplete"),
+        ({}, "secret_empty"),
+        ({"auth": "client_credentials"}, "secret_incomplete"),
         ({**SECRET, "login_url": "http://org.example.com"}, "login_url_not_https"),
         ({**SECRET, "auth": "password"}, "unknown_auth"),
         (

@@ -24,12 +24,23 @@ def _text(event: dict[str, Any], key: str, function: str, *, required: bool = Tr
     return value
 
 
+MANUAL_SOURCES = frozenset({"sfsync.manual", "manual"})  # the manual trigger's rule; a direct invoke
+
+
 @dataclass(frozen=True)
 class DispatchRequest:
-    """From the schedule (``{"source": "schedule"}``), a manual EventBridge event, or a cycle's hand-over."""
+    """From the schedule (``{"source": "schedule"}``), a manual EventBridge event, or a cycle's hand-over.
+
+    A manual trigger (the ``sfsync.manual`` rule, events/dispatcher-manual-trigger.json, or a direct
+    invoke without a source) is a sync now: it also replaces a chain that only waits between cycles.
+    """
 
     source: str
     handoff_from: str | None = None
+
+    @property
+    def sync_now(self) -> bool:
+        return self.source in MANUAL_SOURCES and self.handoff_from is None
 
     @classmethod
     def parse(cls, event: Any) -> DispatchRequest:

@@ -525,3 +525,8 @@ class ExecutionsPort(Protocol):
         """The execution's status, NOT_FOUND when Step Functions knows no such execution. Raises
         RetriableError (throttled, unreachable) or FatalError (not allowed to ask)."""
         ...
+
+    def stop(self, execution_arn: str, error: str, cause: str) -> None:
+        """Stop a running execution (it ends ABORTED with ``error`` and ``cause``); one that has ended or
+        that Step Functions does not know is left as it is. Raises RetriableError or FatalError."""
+        ...

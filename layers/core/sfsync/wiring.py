@@ -8,18 +8,20 @@ each other's configuration.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
 from .adapters.bulk import BulkIngest, BulkQuery
 from .adapters.dynamo import PeopleRepository, StateRepository
 from .adapters.idempotency import IdempotentActions
 from .adapters.records import RecordsRepository
-from .adapters.salesforce import SalesforceClient
+from .adapters.salesforce import CREDENTIALS_SHAPE, SalesforceClient, check_credentials
 from .adapters.stepfunctions import StepFunctionsExecutions
 from .config import Settings
 from .domain.chain import CycleMachine
@@ -38,6 +40,7 @@ from .services.push import PushService
 from .services.sync import SyncService
 
 SECRET_MAX_AGE = 300
+NO_VALUE = "ResourceNotFoundException"
 
 
 def utc_now() -> datetime:
@@ -88,6 +91,7 @@ def planner() -> Planner:
         reconcile_after_days=cfg.reconcile_after_days,
         machine=CycleMachine(cfg.state_machine_arn),
         open_errors=state().sync_error_counts,
+        adopt=dispatcher().adopt,  # an execution started from the console becomes the chain if it can
     )
 
 
@@ -99,28 +103,60 @@ def finisher() -> Finisher:
 
 
 def salesforce(*, recheck_budget: bool = False) -> SalesforceClient:
+    """The warm Lambda's client, with the secret as it is now: the secret is read through a cache of
+    SECRET_MAX_AGE seconds, so a corrected or rotated secret takes effect within that time (and at
+    once after Salesforce refuses the old one: the client reads it again, uncached). Raises
+    FatalError naming the problem for a secret that cannot be read, is empty or is not the JSON
+    the sync needs."""
     cfg = settings()
     if not cfg.salesforce_secret_arn:
         raise FatalError("SALESFORCE_SECRET_ARN is not set")
+    creds = salesforce_credentials(cfg.salesforce_secret_arn)
     client = _salesforce(cfg.salesforce_secret_arn, cfg.api_version, cfg.page_size, cfg.api_budget_share)
+    client.use_credentials(creds)
     client.begin_invocation(recheck=recheck_budget)
     return client
 
 
+def salesforce_credentials(secret_arn: str, *, fresh: bool = False) -> dict[str, Any]:
+    """The Salesforce secret's JSON, checked (``adapters.salesforce.check_credentials``); cached for
+    SECRET_MAX_AGE seconds unless ``fresh``."""
+    try:
+        value = parameters.get_secret(secret_arn, max_age=SECRET_MAX_AGE, force_fetch=fresh)
+    except parameters.exceptions.GetParameterError as exc:
+        # Powertools raises it inside its handler of the ClientError (the context, not the cause). A
+        # secret created without a value has no AWSCURRENT version: ResourceNotFoundException too.
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") == NO_VALUE:
+            credentials_refused("secret_empty")
+            raise FatalError(
+                f"the Salesforce secret {secret_arn} is empty (it has no value yet) or does not exist: "
+                f"put {CREDENTIALS_SHAPE}"
+            ) from exc
+        credentials_refused("secret_unreadable")
+        raise FatalError(f"cannot read the Salesforce secret {secret_arn}: {exc}") from exc
+    text = value.decode() if isinstance(value, bytes) else str(value or "")
+    if not text.strip():
+        return check_credentials(None, secret_arn)
+    try:
+        creds = json.loads(text)
+    except ValueError:
+        credentials_refused("secret_not_json")
+        raise FatalError(
+            f"the Salesforce secret {secret_arn} is not valid JSON: put {CREDENTIALS_SHAPE}"
+        ) from None
+    return check_credentials(creds, secret_arn)
+
+
 @cache
 def _salesforce(secret_arn: str, api_version: str, page_size: int, budget_share: float) -> SalesforceClient:
-    try:
-        creds = parameters.get_secret(secret_arn, transform="json", max_age=SECRET_MAX_AGE)
-    except parameters.exceptions.GetParameterError as exc:
-        credentials_refused("secret_unreadable")  # among others, a secret that has no value yet
-        raise FatalError(f"cannot read the Salesforce secret {secret_arn}: {exc}") from exc
-    except parameters.exceptions.TransformParameterError as exc:
-        credentials_refused("secret_not_json")
-        raise FatalError("the Salesforce secret is not valid JSON") from exc
-    if not isinstance(creds, dict):
-        credentials_refused("secret_not_object")
-        raise FatalError("the Salesforce secret must be a JSON object")
-    return SalesforceClient(creds, api_version=api_version, page_size=page_size, budget_share=budget_share)
+    return SalesforceClient(
+        salesforce_credentials(secret_arn),
+        api_version=api_version,
+        page_size=page_size,
+        budget_share=budget_share,
+        reread=lambda: salesforce_credentials(secret_arn, fresh=True),
+    )
 
 
 def puller(client: SalesforceClient | None = None) -> PullService:

@@ -40,6 +40,58 @@ COLLECTION_SIZE = 200  # records per sObject Collections request
 COLLECTIONS_PER_COMPOSITE = 5  # Composite allows 5 Collections or query subrequests of its 25
 TIMEOUT = (10, 120)
 BUDGET_RECHECK_SECONDS = 300.0  # one cycle period (the template's CycleWaitSeconds default)
+# OAuth's answers to credentials it will not take (a wrong or rotated client secret, a revoked
+# Connected App, a JWT for a user the app does not pre-authorize): the secret may have been corrected
+# since it was read, so it is read again before the refusal stands.
+CREDENTIALS_REFUSED = frozenset(
+    {"invalid_client", "invalid_client_id", "invalid_grant", "unauthorized_client"}
+)
+CREDENTIALS_SHAPE = (
+    '{"auth": "client_credentials", "login_url": "https://MyDomain.my.salesforce.com", '
+    '"client_id": "<consumer key>", "client_secret": "<consumer secret>"} or {"auth": "jwt_bearer", '
+    '"login_url": ..., "client_id": ..., "username": "<sync user>", "private_key": "<PEM>"}'
+)
+
+
+def check_credentials(credentials: Any, name: str = "") -> dict[str, Any]:
+    """The secret's JSON as the client needs it, or FatalError naming what is wrong and the shape to
+    put (``name``, the secret's ARN, names it in the message; never its value). A refusal is counted
+    (``CredentialsRefused``) with a short reason."""
+    name = f"{name} " if name else ""
+    if credentials is None or credentials == "" or credentials == {}:
+        raise _refused("secret_empty", f"the Salesforce secret {name}is empty: put {CREDENTIALS_SHAPE}")
+    if not isinstance(credentials, dict):
+        raise _refused(
+            "secret_not_object", f"the Salesforce secret {name}is not a JSON object: put {CREDENTIALS_SHAPE}"
+        )
+    missing = [k for k in ("auth", "login_url", "client_id") if not credentials.get(k)]
+    if credentials.get("auth") == "client_credentials" and not credentials.get("client_secret"):
+        missing.append("client_secret")
+    if credentials.get("auth") == "jwt_bearer":
+        missing += [k for k in ("username", "private_key") if not credentials.get(k)]
+    if missing:
+        raise _refused(
+            "secret_incomplete",
+            f"the Salesforce secret {name}lacks {', '.join(missing)}: put {CREDENTIALS_SHAPE}",
+        )
+    if credentials["auth"] not in ("client_credentials", "jwt_bearer"):
+        raise _refused(
+            "unknown_auth",
+            f"unknown auth {credentials['auth']!r} in the Salesforce secret {name}"
+            "(use client_credentials or jwt_bearer)",
+        )
+    if not _https(str(credentials["login_url"])):
+        raise _refused(
+            "login_url_not_https",
+            "the Salesforce secret's login_url must be an https:// URL: the sync never sends "
+            "credentials over plain HTTP",
+        )
+    return credentials
+
+
+def _refused(reason: str, message: str) -> FatalError:
+    credentials_refused(reason)
+    return FatalError(message)
 
 
 def _identifier(name: str) -> str:
@@ -91,18 +143,10 @@ class SalesforceClient:
         budget_share: float = 0.9,
         budget_recheck_seconds: float = BUDGET_RECHECK_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        reread: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
-        missing = [k for k in ("auth", "login_url", "client_id") if not credentials.get(k)]
-        if missing:
-            credentials_refused("secret_incomplete")
-            raise FatalError(f"the Salesforce secret lacks {', '.join(missing)}")
-        if not _https(str(credentials["login_url"])):
-            credentials_refused("login_url_not_https")
-            raise FatalError(
-                "the Salesforce secret's login_url must be an https:// URL: the sync never sends "
-                "credentials over plain HTTP"
-            )
-        self.credentials = credentials
+        self.credentials = check_credentials(credentials)
+        self.reread = reread  # the secret read afresh (not from a cache), after a refused login
         self.api_version = api_version
         self.page_size = page_size
         self.budget_share = budget_share
@@ -160,8 +204,30 @@ class SalesforceClient:
         )
 
     # -- session --------------------------------------------------------------------------------
+    def use_credentials(self, credentials: dict[str, Any]) -> None:
+        """Log in with these from the next call on, when they differ from the current ones (the
+        secret was corrected or rotated); the usage and describes carry over (the same org)."""
+        if credentials != self.credentials:
+            self.credentials = check_credentials(credentials)
+            self._client = None
+            logger.info("the Salesforce secret changed: the next call logs in with it")
+
     def _login(self) -> Salesforce:
-        creds = self.credentials
+        """Log in with the secret's credentials; if OAuth refuses them, read the secret again and,
+        when it changed (corrected or rotated since it was read), log in once more with it."""
+        try:
+            return self._login_with(self.credentials)
+        except FatalError as exc:
+            if exc.code not in CREDENTIALS_REFUSED or self.reread is None:
+                raise
+            fresh = self.reread()
+            if fresh == self.credentials:
+                raise
+            logger.info("Salesforce refused the credentials: logging in with the secret read again")
+            self.credentials = check_credentials(fresh)
+            return self._login_with(self.credentials)
+
+    def _login_with(self, creds: dict[str, Any]) -> Salesforce:
         url = creds["login_url"].rstrip("/") + "/services/oauth2/token"
         if creds["auth"] == "client_credentials":
             data = {

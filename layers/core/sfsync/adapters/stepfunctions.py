@@ -1,4 +1,4 @@
-"""Starting cycle executions and asking whether one still runs, with boto3."""
+"""Starting cycle executions, asking whether one still runs, and stopping one, with boto3."""
 
 from __future__ import annotations
 
@@ -51,6 +51,12 @@ class StepFunctionsExecutions:
             raise FatalError(
                 f"Step Functions DescribeExecution answered an unknown status {response['status']!r}"
             ) from None
+
+    def stop(self, execution_arn: str, error: str, cause: str) -> None:
+        def stop_execution() -> Any:
+            return self.client.stop_execution(executionArn=execution_arn, error=error, cause=cause)
+
+        self._call("StopExecution", stop_execution, absent={"ExecutionDoesNotExist", "InvalidArn"})
 
     @staticmethod
     def _call(operation: str, call: Callable[[], T], absent: set[str]) -> T | None:

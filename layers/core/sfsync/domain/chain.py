@@ -7,8 +7,10 @@ Step Functions says of the holder decides whether the chain is alive.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum, StrEnum
+from typing import Any
 
 from ..errors import FatalError, InvalidEventError
 
@@ -88,3 +90,65 @@ class CycleMachine:
                 "dispatcher starts (events/dispatcher-manual-trigger.json)"
             )
         return name
+
+
+class CycleStatus(StrEnum):
+    """A cycle record's status."""
+
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"  # every planned object drained, no record refused
+    PARTIAL = "PARTIAL"  # some objects failed or were deferred, or Salesforce refused records
+    FAILED = "FAILED"  # every planned object failed, or the execution failed before its Finish
+    PAUSED = "PAUSED"  # the sync was paused: nothing synced
+    # The execution ended before its Finish (stopped from the console, timed out): the dispatcher
+    # that replaces the dead chain closes its record with the execution's status.
+    ABORTED = "ABORTED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+@dataclass(frozen=True)
+class CycleVerdict:
+    """What a finished cycle did, judged from its objects' outcomes and counts.
+
+    ``failed``: the cycle's execution ends FAILED (after it has handed over to the next cycle), so
+    the console lists it red and ExecutionsFailed counts it. An object deferred for the API limit
+    alone is not a failure (the next cycle resumes it; the API-use figures tell that story).
+    """
+
+    status: CycleStatus
+    failed_objects: tuple[str, ...] = ()
+    deferred_objects: tuple[str, ...] = ()
+    refused_records: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failed_objects or self.refused_records)
+
+
+def judge_cycle(
+    objects: Sequence[str], results: Sequence[Mapping[str, Any]], refused_records: int, *, paused: bool
+) -> CycleVerdict:
+    """The verdict on a cycle that planned ``objects``; ``results`` are the Map's (``status``
+    "drained", "deferred" or "failed" per object); ``refused_records`` the records Salesforce
+    refused (pull and push) in its stats."""
+    if paused:
+        return CycleVerdict(CycleStatus.PAUSED)
+    failed = tuple(str(r.get("object")) for r in results if r.get("status") == "failed")
+    deferred = tuple(str(r.get("object")) for r in results if r.get("status") == "deferred")
+    planned = set(objects) | {str(r.get("object")) for r in results}
+    if failed and set(failed) >= planned:
+        status = CycleStatus.FAILED
+    elif failed or deferred or refused_records:
+        status = CycleStatus.PARTIAL
+    else:
+        status = CycleStatus.SUCCEEDED
+    return CycleVerdict(status, failed, deferred, refused_records)
+
+
+def closing_status(execution: ExecutionStatus) -> CycleStatus:
+    """The status a dead execution's unfinished cycle record is closed with."""
+    if execution is ExecutionStatus.ABORTED:
+        return CycleStatus.ABORTED
+    if execution is ExecutionStatus.TIMED_OUT:
+        return CycleStatus.TIMED_OUT
+    return CycleStatus.FAILED

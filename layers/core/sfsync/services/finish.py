@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..domain.chain import CycleMachine
+from ..domain.chain import CycleMachine, judge_cycle
 from ..domain.cursor import from_stamp, to_stamp
 from ..errors import InvalidEventError
 from ..observability import (
@@ -22,6 +22,9 @@ from ..ports import StatePort
 
 class Finisher:
     """Writes the cycle record (per object: counts, API calls, failures) and extends or releases the lease.
+
+    Answers ``failed``: true when an object failed or Salesforce refused records this cycle; the
+    state machine then ends the execution FAILED once it has handed over to the next cycle.
 
     Raises InvalidEventError, writing nothing, for an execution id that is not one of ``machine``'s
     executions, a plan of another cycle, or a cycle that its Plan never opened (the record Finish
@@ -60,30 +63,42 @@ class Finisher:
             )
         outcomes = [dict(r) for r in results or []]
         stats = self.state.object_stats(cycle_id)
-        failed = [r for r in outcomes if r.get("status") != "drained"]
         paused = bool(plan.get("paused"))
+        refused = sum(s.failed + s.push_failed for s in stats)
+        verdict = judge_cycle(run.objects, outcomes, refused, paused=paused)
         run.results = outcomes
         run.stats = [s.as_dict() for s in stats]
         run.finished_at = to_stamp(now)
-        run.status = "PAUSED" if paused else ("PARTIAL" if failed else "SUCCEEDED")
+        run.status = verdict.status.value
         self.state.finish_cycle(run)
         # the objects' record counts went out with each slice; here, the cycle's own figures
         for outcome in outcomes:
             if outcome.get("object"):
                 # deferred (the API budget) is not a failure: the API-usage alarm tells of it
-                failed_here = outcome.get("status") not in ("drained", "deferred")
-                publish_object_failed(str(outcome["object"]), failed_here)
+                publish_object_failed(str(outcome["object"]), outcome["object"] in verdict.failed_objects)
         publish_gauge(CYCLES_FINISHED, 1)
         publish_gauge(
             CYCLE_DURATION, max(0.0, (now - from_stamp(run.started_at)).total_seconds()), MetricUnit.Seconds
         )
         logger.info(
             "cycle finished",
-            extra={"cycle_id": cycle_id, "status": run.status, "failed": [r.get("object") for r in failed]},
+            extra={
+                "cycle_id": cycle_id,
+                "status": run.status,
+                "failed": list(verdict.failed_objects),
+                "deferred": list(verdict.deferred_objects),
+                "refused_records": refused,
+            },
         )
         if paused:
             self.state.release_lease(execution_id)
-            return {"cycle_id": cycle_id, "status": run.status, "next_cycle": False, "wait_seconds": 0}
+            return {
+                "cycle_id": cycle_id,
+                "status": run.status,
+                "next_cycle": False,
+                "wait_seconds": 0,
+                "failed": False,
+            }
         renewed = self.state.renew_lease(
             execution_id, to_stamp(now + timedelta(seconds=self.wait_seconds + self.lease_seconds))
         )
@@ -92,4 +107,5 @@ class Finisher:
             "status": run.status,
             "next_cycle": renewed,
             "wait_seconds": self.wait_seconds,
+            "failed": verdict.failed,
         }

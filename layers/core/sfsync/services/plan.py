@@ -37,11 +37,18 @@ class Planner:
     """Renews the chain's lease, opens a cycle record, and lists the objects that changed.
 
     Delivery: an execution id that is not one of ``machine``'s executions raises InvalidEventError
-    before anything is read or written. An execution that does not hold the lease (not the chain's:
-    a second start, a console test) syncs nothing and records no cycle (``leased`` is false). A
-    paused sync syncs nothing. If the probe hits the API limit, nothing is synced this cycle
-    (DeferredError is recorded, not raised); if it fails for a configuration reason, every object is
-    synced so each records its error.
+    before anything is read or written. An execution that does not hold the lease (one started from
+    the console) asks ``adopt`` to make it the chain (``Dispatcher.adopt``: when no chain is alive, or
+    the chain only waits between cycles); if it does not (a cycle runs, or the sync is paused) it
+    syncs nothing and records no cycle (``leased`` is false). A paused sync syncs nothing.
+
+    Every cycle that syncs first reads the Salesforce secret (``salesforce`` builds the client, no
+    API call): a secret that is empty or not the expected JSON raises FatalError naming the secret
+    and the shape to put there, before a cycle record is written, so the execution fails (PlanFailed,
+    with that message as its cause) rather than failing every object.
+
+    If the probe hits the API limit, nothing is synced this cycle (DeferredError is recorded, not
+    raised); if it fails for a configuration reason, every object is synced so each records its error.
     """
 
     def __init__(
@@ -54,11 +61,13 @@ class Planner:
         pending: Callable[[str], int] | None = None,
         *,
         machine: CycleMachine,
+        adopt: Callable[[str], bool] | None = None,
         lookback_seconds: int = 600,
         reconcile_after_days: int = 14,
         open_errors: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self.machine = machine
+        self.adopt = adopt
         self.lookback = timedelta(seconds=lookback_seconds)
         # a watermark this old may have missed deletes Salesforce no longer keeps: reconcile, changed or not
         self.reconcile_after = timedelta(days=reconcile_after_days)
@@ -74,7 +83,10 @@ class Planner:
         cycle_id = self.machine.cycle_id(execution_id, "plan")
         now = self.clock()
         paused = self.state.is_paused()
-        leased = self.state.renew_lease(execution_id, to_stamp(now + timedelta(seconds=self.lease_seconds)))
+        until = to_stamp(now + timedelta(seconds=self.lease_seconds))
+        leased = self.state.renew_lease(execution_id, until)
+        if not leased and self.adopt is not None and self.adopt(execution_id):
+            leased = self.state.renew_lease(execution_id, until)
         if not leased:
             logger.warning(
                 "this execution does not hold the lease: it syncs nothing and records no cycle",
@@ -88,6 +100,8 @@ class Planner:
             objects=[],
             status="PAUSED" if paused else "RUNNING",
         )
+        if not paused and self.salesforce is not None:
+            self.salesforce()  # the secret's shape, checked before anything is recorded
         if not paused:
             marks = self.state.plan_marks(self.objects)
             backlog = {o: self.pending(o) for o in PUSHED if o in self.objects} if self.pending else {}
