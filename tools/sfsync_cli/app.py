@@ -1,7 +1,7 @@
 """``sfsync``: status, errors, retry, pause, resume, sync-now, resync, history (and doctor where built).
 
-    sfsync --stack my-sfsync status          a deployed stack, found by name (CloudFormation outputs)
-    sfsync --local errors --csv errors.csv   the local stack (make demo), by .sfsync-local.json
+sfsync --stack my-sfsync status          a deployed stack, found by name (CloudFormation outputs)
+sfsync --local errors --csv errors.csv   the local stack (make demo), by .sfsync-local.json
 """
 
 from __future__ import annotations
@@ -60,7 +60,9 @@ def _operator(stack: str | None, local: bool, local_file: Path | None, region: s
 @app.callback()
 def options(
     ctx: typer.Context,
-    stack: Annotated[str | None, typer.Option(help="The deployed stack's name.", envvar="SFSYNC_STACK")] = None,
+    stack: Annotated[
+        str | None, typer.Option(help="The deployed stack's name.", envvar="SFSYNC_STACK")
+    ] = None,
     local: Annotated[bool, typer.Option(help="The local stack (make demo).")] = False,
     local_file: Annotated[
         Path | None, typer.Option(help="Where the local stack's address is (default: .sfsync-local.json).")

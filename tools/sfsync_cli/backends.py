@@ -77,7 +77,8 @@ class LocalOperator:
         if file is None or not file.is_file():
             raise CommandError(
                 "NoLocalStack",
-                f"no {LOCAL_FILE} here or above: start the local stack first (make demo writes it while it runs)",
+                f"no {LOCAL_FILE} here or above: start the local stack first "
+                "(make demo writes it while it runs)",
             )
         try:
             url = json.loads(file.read_text(encoding="utf-8"))["url"]
@@ -93,7 +94,9 @@ class LocalOperator:
             with urllib.request.urlopen(request, timeout=300) as response:  # noqa: S310
                 body = json.loads(response.read())
         except OSError as exc:
-            raise CommandError("NoLocalStack", f"the local stack does not answer at {self.url}: {exc}") from exc
+            raise CommandError(
+                "NoLocalStack", f"the local stack does not answer at {self.url}: {exc}"
+            ) from exc
         if "error" in body:
             raise CommandError(str(body["error"]["type"]), str(body["error"]["message"]))
         return dict(body["payload"])

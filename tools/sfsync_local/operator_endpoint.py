@@ -44,7 +44,7 @@ class OperatorEndpoint:
         stack = self.stack
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (the http.server name)
+            def do_POST(self) -> None:
                 if self.path != "/invoke":
                     self._answer(404, {"error": {"type": "NotFound", "message": "POST /invoke"}})
                     return
@@ -74,7 +74,9 @@ class OperatorEndpoint:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="operator-endpoint", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="operator-endpoint", daemon=True
+        )
         self._thread.start()
         self.path.write_text(
             json.dumps(
