@@ -5,7 +5,11 @@ Functions interpreter running the real statemachine/sync_cycle.asl.json, the rea
 handlers (in-process), and the emulated Salesforce org over HTTPS. The EventBridge rule is
 fired as AWS would fire it; each cycle runs Plan -> Map of per-object slices -> Finish ->
 Wait, and the demo holds the Wait (five minutes when deployed) to change leads in Salesforce
-before letting the chain hand over to the next cycle. It stops everything it started.
+before letting the chain hand over to the next cycle. It ends by operating the stack with the
+``sfsync`` CLI, run in its own process as an operator would (``sfsync --local``): status (with the
+first copy's progress bars, taken while it runs), a refused record in ``errors``, a person's history,
+pause (twice: the second is refused) and resume, a resync of Account and a sync-now. It stops
+everything it started.
 """
 
 from __future__ import annotations
@@ -352,11 +356,11 @@ def main() -> int:
                 wait_gate=gate,
                 extra_env={"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "1"},
             ) as stack,
+            OperatorEndpoint(stack),  # `sfsync --local` finds the stack by the file it writes
         ):
             gate.stack = stack
-            endpoint = OperatorEndpoint(stack).start()  # `sfsync --local` finds it by .sfsync-local.json
             say(
-                f"Local stack up in {time.monotonic() - started:.1f} s: tables, 5 functions, the cycle state "
+                f"Local stack up in {time.monotonic() - started:.1f} s: tables, 6 functions, the cycle state "
                 "machine, the EventBridge rule (fired by the demo)"
             )
             state = StateRepository(stack.table_name("StateTable"))
@@ -450,7 +454,6 @@ def main() -> int:
 
             # the operator's commands: status, errors, history, pause and resume, resync, sync now
             equal.append(operate(gate, state, server, stores, kept, ids))
-            endpoint.stop()
 
             for text in stack.runtime_errors:
                 say(f"  the local Step Functions interpreter failed a state: {text.strip().splitlines()[-1]}")
