@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.stub import Stubber
 from typer.testing import CliRunner
 
 from sf_emulator.server import EmulatorServer
@@ -17,6 +18,7 @@ from sfsync.adapters.dynamo import PeopleRepository, StateRepository
 from sfsync.domain.people import person_id_for
 from sfsync.services.marketing import MarketingService
 from sfsync_cli.app import app
+from sfsync_cli.backends import CommandError, LambdaOperator
 from sfsync_local.operator_endpoint import OperatorEndpoint
 from sfsync_local.stack import FunctionError, LocalStack
 from tests.integration.conftest import CycleGate, first_copy, live_ids, next_cycle, sf_edit
@@ -263,3 +265,30 @@ def test_the_cli_without_a_stack_says_how_to_name_one(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "start the local stack first" in result.output
     result = CliRunner().invoke(app, ["status"], env={"SFSYNC_STACK": ""})
     assert result.exit_code == 1 and "--stack NAME" in result.output
+
+
+def test_the_cli_finds_a_deployed_stack_by_its_cloudformation_outputs(stack: LocalStack) -> None:
+    # given CloudFormation's answer for a stack "my-sfsync" whose outputs name its operator function
+    # (moto's CloudFormation needs packages the project does not install: its answer is stubbed)
+    cloudformation = stack.client("cloudformation")
+    stubber = Stubber(cloudformation)
+    outputs = [{"OutputKey": "OperatorFunctionName", "OutputValue": stack.function_name("OperatorFunction")}]
+    described = {"StackName": "my-sfsync", "CreationTime": "2026-11-20T00:00:00Z", "Outputs": outputs}
+    stubber.add_response(
+        "describe_stacks",
+        {"Stacks": [{**described, "StackStatus": "CREATE_COMPLETE"}]},
+        {"StackName": "my-sfsync"},
+    )
+    stubber.add_client_error("describe_stacks", "ValidationError", "Stack with id nope does not exist")
+    with stubber:
+        # when the CLI finds it by name, then it invokes that function (moto's Lambda, the real handler)
+        operator = LambdaOperator.for_stack(
+            "my-sfsync", cloudformation=cloudformation, lambda_client=stack.lambda_client
+        )
+        assert operator.call({"command": "pause"}) == {"ok": True, "paused": True}
+        with pytest.raises(CommandError, match="the sync is already paused"):
+            operator.call({"command": "pause"})
+        # and a stack that is not there is named
+        with pytest.raises(CommandError, match="cannot read stack 'nope'"):
+            LambdaOperator.for_stack("nope", cloudformation=cloudformation)
+    assert StateRepository(stack.table_name("StateTable")).is_paused() is True

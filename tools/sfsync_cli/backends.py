@@ -34,13 +34,17 @@ class LambdaOperator:
         self.client = client
 
     @classmethod
-    def for_stack(cls, stack: str, region: str | None = None) -> LambdaOperator:
+    def for_stack(
+        cls, stack: str, region: str | None = None, *, cloudformation: Any = None, lambda_client: Any = None
+    ) -> LambdaOperator:
+        """The operator function named by ``stack``'s ``OperatorFunctionName`` output."""
         import boto3
         from botocore.exceptions import BotoCoreError, ClientError
 
         session = boto3.session.Session(region_name=region)
         try:
-            stacks = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+            cloudformation = cloudformation or session.client("cloudformation")
+            stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
         except (ClientError, BotoCoreError) as exc:
             raise CommandError("StackNotFound", f"cannot read stack {stack!r}: {exc}") from exc
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
@@ -48,7 +52,7 @@ class LambdaOperator:
             raise CommandError(
                 "StackNotFound", f"stack {stack!r} has no {OUTPUT} output: is it an sfsync stack, deployed?"
             )
-        return cls(outputs[OUTPUT], session.client("lambda"))
+        return cls(outputs[OUTPUT], lambda_client or session.client("lambda"))
 
     def call(self, event: dict[str, Any]) -> dict[str, Any]:
         from botocore.exceptions import BotoCoreError, ClientError
