@@ -5,12 +5,18 @@ Functions interpreter running the real statemachine/sync_cycle.asl.json, the rea
 handlers (in-process), and the emulated Salesforce org over HTTPS. The EventBridge rule is
 fired as AWS would fire it; each cycle runs Plan -> Map of per-object slices -> Finish ->
 Wait, and the demo holds the Wait (five minutes when deployed) to change leads in Salesforce
-before letting the chain hand over to the next cycle. It stops everything it started.
+before letting the chain hand over to the next cycle. It ends by operating the stack with the
+``sfsync`` CLI, run in its own process as an operator would (``sfsync --local``): status (with the
+first copy's progress bars, taken while it runs), a refused record in ``errors``, a person's history,
+pause (twice: the second is refused) and resume, a resync of Account and a sync-now. It stops
+everything it started.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -27,7 +33,8 @@ from sfsync.adapters.records import RecordsRepository
 from sfsync.domain.people import person_id_for
 from sfsync_local.dynamodb_local import DynamoDBLocal
 from sfsync_local.expected import RECORD_OBJECTS, salesforce_people, salesforce_records
-from sfsync_local.stack import LocalStack
+from sfsync_local.operator_endpoint import OperatorEndpoint
+from sfsync_local.stack import REPO_ROOT, LocalStack
 
 FILTER = "Sync_To_Marketing__c"
 CUSTOM = ("Subscription__c",)
@@ -135,6 +142,72 @@ def report(
     return equal
 
 
+def sfsync(*args: str) -> int:
+    """Run the operator CLI as an operator would, in its own process: ``sfsync --local ARGS`` (it finds
+    the local stack by .sfsync-local.json, which the demo's operator endpoint wrote)."""
+    path = os.pathsep.join([str(REPO_ROOT / "tools"), str(REPO_ROOT / "layers" / "core")])
+    env = {**os.environ, "PYTHONPATH": path, "COLUMNS": "150", "TERM": "dumb"}
+    done = subprocess.run(
+        [sys.executable, "-m", "sfsync_cli", "--local", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    say(f"\n$ sfsync --local {' '.join(args)}")
+    say((done.stdout + done.stderr).rstrip())
+    return done.returncode
+
+
+def copying(state: StateRepository, sobject: str, timeout: float = 120) -> None:
+    """Wait until the first copy of ``sobject`` has stored a slice (its cursor counts one)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cursor = state.cursor(sobject)
+        if cursor is not None and cursor.slices > 0:
+            return
+        time.sleep(0.05)
+
+
+def operate(
+    gate: CycleGate,
+    state: StateRepository,
+    server: EmulatorServer,
+    stores: Any,
+    kept: set[str],
+    ids: list[str],
+) -> bool:
+    """The operator's commands on the running stack, through the sfsync CLI."""
+    say("\nOperating it with the sfsync CLI (the operator Lambda of the local stack):")
+    sfsync("status")
+    refused = sfsync("errors")
+    sfsync("history", ids[41])
+    paused = sfsync("pause") == 0 and state.is_paused()
+    twice = sfsync("pause") != 0  # refused, named, nothing changed
+    resumed = sfsync("resume") == 0 and not state.is_paused()
+    sfsync("resync", "Account")
+    resynced = state.watermark("Account") is None and state.watermark("Lead") is not None
+    sfsync("sync-now")
+    t0 = time.monotonic()
+    gate.go.release()
+    gate.reached()
+    equal = report(6, state, stores, server, time.monotonic() - t0, kept)
+    [run] = state.recent_cycles(1)
+    account = next((s for s in run.stats if s["sobject"] == "Account"), {})
+    reread = sum(account.get(k, 0) for k in ("created", "updated", "skipped"))
+    say(
+        f"  the resync read all {reread} accounts again (a first copy: stored in place, readable "
+        "throughout); the other objects kept their watermarks"
+    )
+    sfsync("status")
+    accounts = len(salesforce_records(server.emulator, "Account"))
+    ok = refused == 0 and paused and twice and resumed and resynced and reread >= accounts
+    say(f"  operator commands did what they said: {ok}")
+    return equal and ok
+
+
 def act(stack: LocalStack, request: dict[str, Any]) -> dict[str, Any]:
     """One marketing-side request, through the actions Lambda (as the marketing application would)."""
     answer: dict[str, Any] = stack.invoke("ActionsFunction", request)
@@ -183,6 +256,11 @@ def two_way(
             },
         )
         emu.org.update(sobject, record_id, {"Title": "Set in Salesforce"}, admin)
+    refused = next(i for i in lead_ids[130:] if i not in kept and people.get(person_id_for(i)))
+    act(
+        stack,
+        {"action": "update_person", "person_id": person_id_for(refused), "values": {"job_title": "T" * 200}},
+    )  # Salesforce's Title holds 128 characters: this push is refused, and shown by `sfsync errors`
     new_person = act(
         stack, {"action": "create_person", "values": {"email": "ana.silva@demo.example", "first_name": "Ana"}}
     )["person_id"]
@@ -278,10 +356,11 @@ def main() -> int:
                 wait_gate=gate,
                 extra_env={"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "1"},
             ) as stack,
+            OperatorEndpoint(stack),  # `sfsync --local` finds the stack by the file it writes
         ):
             gate.stack = stack
             say(
-                f"Local stack up in {time.monotonic() - started:.1f} s: tables, 5 functions, the cycle state "
+                f"Local stack up in {time.monotonic() - started:.1f} s: tables, 6 functions, the cycle state "
                 "machine, the EventBridge rule (fired by the demo)"
             )
             state = StateRepository(stack.table_name("StateTable"))
@@ -294,6 +373,8 @@ def main() -> int:
             # cycle 1: the first copy
             t0 = time.monotonic()
             say("\nFiring the schedule rule ->", stack.fire_rule("DispatcherFunction", "KeepAlive")["reason"])
+            copying(state, "Contact")
+            sfsync("status")  # the first copy under way: a progress bar per object
             gate.reached()
             equal.append(report(1, state, stores, server, time.monotonic() - t0, kept))
             # (a manual trigger here would be a sync now: it replaces the waiting chain)
@@ -371,6 +452,9 @@ def main() -> int:
             gate.go.release()
             gate.reached()
             equal.append(report(5, state, stores, server, time.monotonic() - t0, kept))
+
+            # the operator's commands: status, errors, history, pause and resume, resync, sync now
+            equal.append(operate(gate, state, server, stores, kept, ids))
 
             for text in stack.runtime_errors:
                 say(f"  the local Step Functions interpreter failed a state: {text.strip().splitlines()[-1]}")

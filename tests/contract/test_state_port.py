@@ -66,3 +66,23 @@ def test_the_lease_is_held_by_one_holder_until_released(state: StatePort) -> Non
     assert state.lease().holder == "b"  # type: ignore[union-attr]
     state.release_lease("b")
     assert state.lease() is None
+
+
+def test_the_pause_flag_switches_only_when_it_changes(state: StatePort) -> None:
+    state.set_paused(False)
+    assert state.switch_pause(False) is False and state.is_paused() is False
+    assert state.switch_pause(True) is True and state.is_paused() is True
+    assert state.switch_pause(True) is False and state.is_paused() is True
+    assert state.switch_pause(False) is True and state.is_paused() is False
+
+
+def test_restarting_an_object_drops_its_watermark_and_window_and_no_other(state: StatePort) -> None:
+    restarted, other = an_object(), an_object()
+    mark = Watermark("2026-11-20T11:59:59.999+0000", "2026-11-20T11:49:59.999+0000", 0, "0:0")
+    for sobject in (restarted, other):
+        state.complete_window(sobject, mark)
+    state.save_cursor(Cursor(restarted, "c2", Window(mark.stamp, "2026-11-20T12:10:00.000+0000")))
+    assert state.restart_object(restarted) is True
+    assert state.watermark(restarted) is None and state.cursor(restarted) is None
+    assert state.watermark(other) == mark.stamp
+    assert state.restart_object(an_object()) is False

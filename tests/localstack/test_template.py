@@ -190,6 +190,7 @@ def test_real_template_resolves_tables_functions_and_state_machine() -> None:
         "SyncObjectFunction",
         "FinishFunction",
         "ActionsFunction",
+        "OperatorFunction",
     }
     for spec in functions.values():
         assert spec.code_dir.parent == REPO / "functions"
@@ -203,7 +204,8 @@ def test_real_template_resolves_tables_functions_and_state_machine() -> None:
     assert sm.name == "sfx-cycle"
     assert "${" not in asl
     names = set(re.findall(r'"FunctionName": "([^"]+)"', asl))
-    assert names == {f.arn for name, f in functions.items() if name != "ActionsFunction"}  # not in the cycle
+    outside = ("ActionsFunction", "OperatorFunction")  # not in the cycle
+    assert names == {f.arn for name, f in functions.items() if name not in outside}
 
 
 def test_every_function_that_calls_salesforce_gets_the_api_budget_parameter() -> None:
@@ -218,7 +220,7 @@ def test_every_function_that_calls_salesforce_gets_the_api_budget_parameter() ->
     functions = function_specs(tpl, r)
     # then every function that has the Salesforce secret has the share, and those are the ones that call
     calling = {f.logical_id for f in functions if "SALESFORCE_SECRET_ARN" in f.environment}
-    assert calling == {"PlanFunction", "SyncObjectFunction", "ActionsFunction"}
+    assert calling == {"PlanFunction", "SyncObjectFunction", "ActionsFunction", "OperatorFunction"}
     assert {
         f.logical_id: f.environment.get("API_BUDGET_PERCENT") for f in functions if f.logical_id in calling
     } == {name: "70" for name in calling}

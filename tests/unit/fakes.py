@@ -11,7 +11,16 @@ from sfsync.domain.cursor import Position, TailMark, Window
 from sfsync.domain.people import PERSON_MAPPINGS, FieldChange, PersonChange, PersonRef
 from sfsync.domain.records import FieldInfo, RecordChange
 from sfsync.errors import RetriableError
-from sfsync.ports import AliasWrite, ChangeProbe, Cursor, CycleRun, Lease, ObjectStats, Watermark
+from sfsync.ports import (
+    AliasWrite,
+    ChangeProbe,
+    Cursor,
+    CycleRun,
+    Lease,
+    ObjectStats,
+    SyncErrorRecord,
+    Watermark,
+)
 
 # Id key prefix -> object, for the objects the unit tests use.
 PREFIXES = {
@@ -126,6 +135,7 @@ class FakeState:
         self.stats: dict[str, dict[str, ObjectStats]] = {}
         self.cursor_saves = 0
         self.describes: dict[str, tuple[str, list[FieldInfo]]] = {}
+        self.errors: dict[tuple[str, str], SyncErrorRecord] = {}
 
     def lease(self) -> Lease | None:
         return self.lease_
@@ -157,6 +167,12 @@ class FakeState:
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
+
+    def switch_pause(self, paused: bool) -> bool:
+        if self.paused == paused:
+            return False
+        self.paused = paused
+        return True
 
     def watermark(self, sobject: str) -> str | None:
         return self.watermarks.get(sobject)
@@ -205,6 +221,26 @@ class FakeState:
     def recent_cycles(self, limit: int) -> list[CycleRun]:
         return sorted(self.cycles.values(), key=lambda r: r.started_at, reverse=True)[:limit]
 
+    def restart_object(self, sobject: str) -> bool:
+        had = sobject in self.watermarks or sobject in self.cursors
+        self.watermarks.pop(sobject, None)
+        self.tails.pop(sobject, None)
+        self.cursors.pop(sobject, None)
+        return had
+
+    # the SyncErrorsPort, kept in the state table as the adapter keeps it
+    def save_sync_errors(self, errors: Sequence[SyncErrorRecord]) -> None:
+        for error in errors:
+            self.errors[(error.sobject, error.person_id)] = error
+
+    def clear_sync_errors(self, keys: Sequence[tuple[str, str]]) -> None:
+        for key in keys:
+            self.errors.pop(key, None)
+
+    def sync_errors(self, sobject: str | None = None, limit: int = 100) -> list[SyncErrorRecord]:
+        keys = sorted(k for k in self.errors if sobject is None or k[0] == sobject)
+        return [self.errors[k] for k in keys][:limit]
+
 
 class FakePeople:
     """People and aliases with versions. Keeps PeopleRepository's contract (tests/contract): every
@@ -218,6 +254,7 @@ class FakePeople:
         self.writes = 0
         self.crash_after_writes: int | None = None
         self.logged: dict[str, list[FieldChange]] = {}
+        self.written_log: dict[str, list[FieldChange]] = {}  # the change log written with each person
 
     def version(self, person_id: str) -> int | None:
         """The stored version of a person or alias; None when absent."""
@@ -230,6 +267,25 @@ class FakePeople:
 
     def log(self, person_id: str, changes: Sequence[FieldChange]) -> None:
         self.logged.setdefault(person_id, []).extend(changes)
+
+    def change_log(self, person_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The ChangeLogPort: every logged change of the person, newest first, as the adapter reads it."""
+        entries = [
+            {
+                "at": "2026-01-01T00:00:00.000Z",
+                "source": change.source,
+                "changes": [
+                    {
+                        "field": change.field,
+                        "old": change.old,
+                        "new": change.new,
+                        **({"rule": str(change.rule)} if change.rule else {}),
+                    }
+                ],
+            }
+            for change in [*self.written_log.get(person_id, []), *self.logged.get(person_id, [])]
+        ]
+        return entries[::-1][:limit]
 
     def lookup(self, person_ids: Sequence[str], *, full: bool = True) -> dict[str, PersonRef]:
         out = {}
@@ -291,6 +347,7 @@ class FakePeople:
             del self.aliases[write.person_id]
             del self.alias_versions[write.person_id]
         self.people[write.person_id] = write
+        self.written_log.setdefault(write.person_id, []).extend(write.log)
 
     def live_page(self, sf_type: str, after: str | None, limit: int) -> tuple[dict[str, str], str | None]:
         keys = sorted(k for k in self.people if after is None or k > after)

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from sfsync.errors import InvalidEventError
-from sfsync.events import ActionRequest, DispatchRequest, FinishRequest, PlanRequest, SliceRequest
+from sfsync.events import (
+    ActionRequest,
+    DispatchRequest,
+    FinishRequest,
+    OperatorRequest,
+    PlanRequest,
+    SliceRequest,
+)
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -45,6 +52,7 @@ def test_sample_events_parse(path: Path) -> None:
         "sync_object": SliceRequest.parse,
         "finish": FinishRequest.parse,
         "actions": ActionRequest.parse,
+        "operator": OperatorRequest.parse,
     }
     prefix = next(p for p in parsers if path.name.startswith(p))
     assert parsers[prefix](json.loads(path.read_text())) is not None

@@ -93,6 +93,7 @@ class Settings:
     converted_status: str = "Closed - Converted"  # the lead status Convert Person (and a merge) sets
     api_budget_share: float = 0.9  # no Salesforce call once the org's daily usage reaches this share
     idempotency_table: str = ""  # the Actions function's idempotency records (Powertools)
+    dispatcher_function: str = ""  # the operator's "sync now" invokes it
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -122,4 +123,5 @@ class Settings:
             converted_status=os.environ.get("CONVERTED_LEAD_STATUS") or "Closed - Converted",
             api_budget_share=_percent("API_BUDGET_PERCENT", 90),
             idempotency_table=os.environ.get("IDEMPOTENCY_TABLE", ""),
+            dispatcher_function=os.environ.get("DISPATCHER_FUNCTION", ""),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,3 +217,55 @@ def _texts(event: dict[str, Any], key: str, *, required: bool) -> tuple[str, ...
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
         raise InvalidEventError(f"actions event needs '{key}', a non-empty list of non-empty strings")
     return tuple(value)
+
+
+OPERATOR_COMMANDS = ("status", "errors", "retry", "pause", "resume", "sync_now", "resync", "history")
+
+
+def operator_commands() -> tuple[str, ...]:
+    """The operator's commands; ``doctor`` where ``sfsync.services.doctor`` is installed."""
+    try:
+        found = importlib.util.find_spec("sfsync.services.doctor") is not None
+    except ImportError:
+        found = False
+    return (*OPERATOR_COMMANDS, "doctor") if found else OPERATOR_COMMANDS
+
+
+@dataclass(frozen=True)
+class OperatorRequest:
+    """An operator command (``services.operator``): ``command``, and ``object`` (errors and retry:
+    only that object's; resync: required) or ``person`` (history: a marketing or Salesforce id)."""
+
+    command: str
+    sobject: str | None = None
+    person: str | None = None
+    limit: int = 100
+
+    @classmethod
+    def parse(cls, event: Any) -> OperatorRequest:
+        event = _object(event, "operator")
+        command = event.get("command")
+        if isinstance(command, str):
+            command = command.replace("-", "_")
+        commands = operator_commands()
+        if command not in commands:
+            raise InvalidEventError(
+                f"operator event's 'command' must be one of {', '.join(commands)}, got {command!r}"
+            )
+        known = {"command", "object", "person", "limit"}
+        unknown = sorted(set(event) - known)
+        if unknown:
+            raise InvalidEventError(f"operator event has unknown keys: {', '.join(unknown)}")
+        limit = event.get("limit", 100)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise InvalidEventError("operator event's 'limit' must be an integer from 1 to 1000")
+        if command not in ("errors", "retry", "resync") and "object" in event:
+            raise InvalidEventError(f"{command} takes no 'object'")
+        if command != "history" and "person" in event:
+            raise InvalidEventError(f"{command} takes no 'person'")
+        return cls(
+            command=command,
+            sobject=_text(event, "object", "operator", required=command == "resync"),
+            person=_text(event, "person", "operator", required=command == "history"),
+            limit=limit,
+        )

@@ -290,6 +290,11 @@ class StatePort(Protocol):
 
     def set_paused(self, paused: bool) -> None: ...
 
+    def switch_pause(self, paused: bool) -> bool:
+        """Set the pause flag to ``paused`` unless it is so already (one conditional write); False
+        when it was, and then nothing is written."""
+        ...
+
     def watermark(self, sobject: str) -> str | None: ...
 
     def cursor(self, sobject: str) -> Cursor | None: ...
@@ -321,6 +326,38 @@ class StatePort(Protocol):
     def cycle(self, cycle_id: str) -> CycleRun | None: ...
 
     def recent_cycles(self, limit: int) -> list[CycleRun]: ...
+
+    def restart_object(self, sobject: str) -> bool:
+        """Drop the object's watermark and open window in one transaction, so that its next window
+        reads every record again (a resync); its stored data is untouched. False if it had neither."""
+        ...
+
+
+class OrgStatusPort(Protocol):
+    """What an operator asks the org about the sync (``services.operator``); each answer costs calls."""
+
+    def api_usage(self) -> tuple[int, int]:
+        """The org's API calls used over the last 24 hours and its daily limit (one call)."""
+        ...
+
+    def count_records(self, sobject: str) -> int:
+        """How many records of ``sobject`` the sync user sees (one COUNT() query)."""
+        ...
+
+
+class TriggerPort(Protocol):
+    """Sends the dispatcher the manual trigger (what EventBridge delivers for ``sfsync.manual``)."""
+
+    def trigger(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Invoke the dispatcher with ``event`` and return its answer (``started``, ``reason``).
+        Raises RetriableError when it cannot be reached, FatalError when it failed or is not allowed."""
+        ...
+
+
+class ChangeLogPort(Protocol):
+    """A person's change log (field, old, new, source, rule, time), newest first."""
+
+    def change_log(self, person_id: str, limit: int = 100) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)

@@ -20,20 +20,22 @@ from botocore.exceptions import ClientError
 from .adapters.bulk import BulkIngest, BulkQuery
 from .adapters.dynamo import PeopleRepository, StateRepository
 from .adapters.idempotency import IdempotentActions
+from .adapters.lambdas import DispatcherTrigger
 from .adapters.records import RecordsRepository
 from .adapters.salesforce import CREDENTIALS_SHAPE, SalesforceClient, check_credentials
 from .adapters.stepfunctions import StepFunctionsExecutions
 from .config import Settings
 from .domain.chain import CycleMachine
 from .domain.merge import FieldPolicy, policy_from
-from .errors import FatalError
-from .events import ActionRequest
+from .errors import FatalError, InvalidRequestError
+from .events import ActionRequest, OperatorRequest
 from .observability import credentials_refused
 from .services.actions import ActionsService
 from .services.campaigns import CampaignActions
 from .services.dispatch import Dispatcher
 from .services.finish import Finisher
 from .services.marketing import MarketingService
+from .services.operator import OperatorService
 from .services.plan import Planner
 from .services.pull import PullService
 from .services.push import PushService
@@ -334,3 +336,58 @@ def _act(request: ActionRequest) -> dict[str, Any]:
     if request.action == "merge_people":
         return actions().merge_people(person, request.losers)
     return actions().sync_person(request.person_id or "", owner_id=request.owner_id)
+
+
+def operator() -> OperatorService:
+    cfg = settings()
+    if not cfg.people_table:
+        raise FatalError("PEOPLE_TABLE is not set: the operator reads people and their history")
+    people = _people(cfg.people_table, cfg.state_table)
+    return OperatorService(
+        state(),
+        state(),
+        people,
+        people,
+        cfg.sync_objects,
+        utc_now,
+        org=salesforce if cfg.salesforce_secret_arn else None,
+        trigger=lambda: _trigger(cfg.dispatcher_function),
+        retry=lambda sobject: actions().retry_sync_errors(sobject),
+    )
+
+
+@cache
+def _trigger(function_name: str) -> DispatcherTrigger:
+    return DispatcherTrigger(function_name)
+
+
+def operate(request: OperatorRequest) -> dict[str, Any]:
+    """Run one operator command; a bad argument raises InvalidRequestError naming it, having changed
+    nothing. ``doctor`` runs ``services.doctor`` where that module is installed."""
+    if request.command == "doctor":
+        return _doctor()
+    service = operator()
+    if request.command == "status":
+        return service.status()
+    if request.command == "errors":
+        return service.sync_errors(request.sobject, request.limit)
+    if request.command == "retry":
+        return service.retry(request.sobject)
+    if request.command == "pause":
+        return service.pause()
+    if request.command == "resume":
+        return service.resume()
+    if request.command == "sync_now":
+        return service.sync_now()
+    if request.command == "resync":
+        return service.resync(request.sobject or "")
+    return service.history(request.person or "", request.limit)
+
+
+def _doctor() -> dict[str, Any]:
+    try:
+        from .services import doctor  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        raise InvalidRequestError("doctor is not part of this version of sfsync") from None
+    answer: dict[str, Any] = doctor.run()
+    return answer

@@ -295,6 +295,16 @@ class StateRepository:
     def set_paused(self, paused: bool) -> None:
         FlagItem(*PAUSE_KEY, enabled=paused).save()
 
+    @_classified
+    def switch_pause(self, paused: bool) -> bool:
+        # an absent flag reads as "not paused"
+        if paused:
+            was_other = FlagItem.pk.does_not_exist() | (FlagItem.enabled == False)  # noqa: E712
+        else:
+            was_other = FlagItem.enabled == True  # noqa: E712
+        item = FlagItem(*PAUSE_KEY, enabled=paused)
+        return self._conditional(lambda: item.save(condition=was_other))
+
     # watermarks and cursors -------------------------------------------------------------------
     @_classified
     def watermark(self, sobject: str) -> str | None:
@@ -403,6 +413,26 @@ class StateRepository:
             raise RetriableError(
                 f"could not complete the {sobject} window: {exc.cause_response_message}"
             ) from exc
+
+    @_classified
+    def restart_object(self, sobject: str) -> bool:
+        pk = _object_pk(sobject)
+        had = False
+        for model, sk in ((WatermarkItem, "WATERMARK"), (CursorItem, "CURSOR")):
+            try:
+                model.get(pk, sk, consistent_read=True, attributes_to_get=["pk"])
+                had = True
+            except model.DoesNotExist:
+                pass
+        if not had:
+            return False
+        try:
+            with TransactWrite(connection=_connection(WatermarkItem)) as tx:
+                tx.delete(WatermarkItem(pk, "WATERMARK"))
+                tx.delete(CursorItem(pk, "CURSOR"))
+        except TransactWriteError as exc:
+            raise RetriableError(f"could not restart {sobject}: {exc.cause_response_message}") from exc
+        return True
 
     # cycles -----------------------------------------------------------------------------------
     @_classified

@@ -356,6 +356,21 @@ class SalesforceClient:
             for f in self.describe(sobject, fresh=True)["fields"]
         ]
 
+    def api_usage(self) -> tuple[int, int]:
+        """The org's daily API usage, from ``/limits`` (one call, counted like any other)."""
+        answer = self._call(lambda sf: sf.restful("limits"), operation="limits")
+        daily = answer.get("DailyApiRequests") if isinstance(answer, dict) else None
+        if not isinstance(daily, dict) or not isinstance(daily.get("Max"), int):
+            raise RetriableError("Salesforce's /limits answer has no DailyApiRequests")
+        limit = int(daily["Max"])
+        return limit - int(daily.get("Remaining", limit)), limit
+
+    def count_records(self, sobject: str) -> int:
+        """``SELECT COUNT() FROM <sobject>``: the records the sync user sees (one call)."""
+        soql = f"SELECT COUNT() FROM {_identifier(sobject)}"  # noqa: S608 (a validated identifier)
+        answer = self._call(lambda sf: sf.query(soql), operation="count", sobject=sobject)
+        return int(answer.get("totalSize", 0))
+
     def query_window(
         self,
         sobject: str,

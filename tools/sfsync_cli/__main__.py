@@ -1,0 +1,3 @@
+from sfsync_cli.app import main
+
+main()
