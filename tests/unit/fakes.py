@@ -10,6 +10,7 @@ from sfsync.domain.chain import CycleMachine, ExecutionStatus
 from sfsync.domain.cursor import Position, TailMark, Window
 from sfsync.domain.people import PERSON_MAPPINGS, FieldChange, PersonChange, PersonRef
 from sfsync.domain.records import FieldInfo, RecordChange
+from sfsync.domain.synced_fields import SchemaDrift
 from sfsync.errors import RetriableError
 from sfsync.ports import AliasWrite, ChangeProbe, Cursor, CycleRun, Lease, ObjectStats, Watermark
 
@@ -122,6 +123,7 @@ class FakeState:
         self.stats: dict[str, dict[str, ObjectStats]] = {}
         self.cursor_saves = 0
         self.describes: dict[str, tuple[str, list[FieldInfo]]] = {}
+        self.drifts: dict[str, SchemaDrift] = {}
 
     def lease(self) -> Lease | None:
         return self.lease_
@@ -176,6 +178,12 @@ class FakeState:
 
     def save_described(self, sobject: str, taken_at: str, fields: list[FieldInfo]) -> None:
         self.describes[sobject] = (taken_at, list(fields))
+
+    def schema_drift(self, sobject: str) -> SchemaDrift:
+        return self.drifts.get(sobject, SchemaDrift())
+
+    def save_schema_drift(self, sobject: str, drift: SchemaDrift) -> None:
+        self.drifts[sobject] = drift
 
     def complete_window(self, sobject: str, watermark: Watermark) -> None:
         self.watermarks[sobject] = watermark.stamp

@@ -13,6 +13,7 @@ from .domain.chain import ExecutionStatus
 from .domain.cursor import Position, Window
 from .domain.people import FieldChange, PersonChange, PersonRef
 from .domain.records import FieldInfo, RecordChange
+from .domain.synced_fields import SchemaDrift
 
 T = TypeVar("T")
 
@@ -300,6 +301,12 @@ class StatePort(Protocol):
         ...
 
     def save_described(self, sobject: str, taken_at: str, fields: list[FieldInfo]) -> None: ...
+
+    def schema_drift(self, sobject: str) -> SchemaDrift:
+        """The object's fields dropped since a describe stopped listing them, and those to backfill."""
+        ...
+
+    def save_schema_drift(self, sobject: str, drift: SchemaDrift) -> None: ...
 
     def complete_window(self, sobject: str, watermark: Watermark) -> None:
         """Move the watermark and drop the cursor, in one transaction (after the data is stored)."""

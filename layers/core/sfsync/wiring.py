@@ -34,6 +34,7 @@ from .services.marketing import MarketingService
 from .services.plan import Planner
 from .services.pull import PullService
 from .services.push import PushService
+from .services.schema import Describes
 from .services.sync import SyncService
 
 SECRET_MAX_AGE = 300
@@ -191,6 +192,7 @@ def pusher(client: SalesforceClient | None = None) -> PushService | None:
         bulk=_ingest(client) if cfg.push_bulk_threshold > 0 else None,
         bulk_threshold=cfg.push_bulk_threshold,
         bulk_slice_people=cfg.push_bulk_slice_people,
+        describes=Describes(client, state(), utc_now),
     )
 
 
