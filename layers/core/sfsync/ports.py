@@ -523,3 +523,24 @@ class ExecutionsPort(Protocol):
         """The execution's status, NOT_FOUND when Step Functions knows no such execution. Raises
         RetriableError (throttled, unreachable) or FatalError (not allowed to ask)."""
         ...
+
+
+class OrgChecksPort(Protocol):
+    """What the preflight (``services.doctor``) asks of the org, as the sync user. Each raises the
+    sync's errors (FatalError for bad credentials or a missing object), never library errors."""
+
+    def login(self) -> None:
+        """Log in with the secret's credentials now."""
+        ...
+
+    def versions(self) -> list[str]:
+        """The API versions the org serves, e.g. ``["58.0", "59.0"]``."""
+        ...
+
+    def describe(self, sobject: str, *, fresh: bool = False) -> dict[str, Any]:
+        """The object's describe as the sync user sees it (``fields``: name, type, externalId, unique)."""
+        ...
+
+    def limits(self) -> dict[str, Any]:
+        """The org's limits; ``DailyApiRequests``: ``Max`` and ``Remaining``."""
+        ...

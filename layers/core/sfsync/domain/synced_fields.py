@@ -13,6 +13,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+MARKETING_ID = "Marketing_Id__c"  # the external id creates from the marketing side upsert on
+# The fields the sync cannot work without, per object ("*": any other synced object): the keyset of
+# every window, deletes, merges, conversions, and the external id of idempotent creates.
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    "*": ("Id", "SystemModstamp", "IsDeleted"),
+    "Lead": (
+        "Id",
+        "SystemModstamp",
+        "IsDeleted",
+        "IsConverted",
+        "ConvertedContactId",
+        "MasterRecordId",
+        MARKETING_ID,
+    ),
+    "Contact": ("Id", "SystemModstamp", "IsDeleted", "MasterRecordId", MARKETING_ID),
+    "Account": ("Id", "SystemModstamp", "IsDeleted", "MasterRecordId"),
+}
+
 
 @dataclass(frozen=True)
 class SchemaDrift:
