@@ -9,6 +9,7 @@ INVALID_FIELD, as it does.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,15 @@ from sfsync.adapters.dynamo import PeopleRepository, StateRepository
 from sfsync.domain.people import person_id_for
 from sfsync.services.marketing import MarketingService
 from sfsync_local.stack import LocalStack
-from tests.integration.conftest import CycleGate, first_copy, live_ids, next_cycle, sf_edit, sf_row
+from tests.integration.conftest import (
+    CycleGate,
+    first_copy,
+    last_stats,
+    live_ids,
+    next_cycle,
+    sf_edit,
+    sf_row,
+)
 
 ORG_SIZE = 400
 pytestmark = [pytest.mark.timeout(300), pytest.mark.sync_objects("Lead,Contact")]
@@ -117,6 +126,26 @@ def test_a_field_hidden_before_a_push_is_left_out_and_the_rest_is_pushed(
 def test_a_field_made_visible_is_backfilled_for_records_already_synced(
     stack: LocalStack, gate: CycleGate, org: EmulatorServer, people: PeopleRepository, state: StateRepository
 ) -> None:
+    backfill_case(stack, gate, org, people, state)
+
+
+@pytest.mark.usefixtures("restore_schema")
+@pytest.mark.stack_parameters({"SliceRecords": 200})
+def test_a_backfill_longer_than_a_slice_reads_on_by_bulk(
+    stack: LocalStack, gate: CycleGate, org: EmulatorServer, people: PeopleRepository, state: StateRepository
+) -> None:
+    for number in range(250):  # more leads than a slice holds
+        org.emulator.org.create(
+            "Lead", {"LastName": f"Backfill {number}", "Company": "Drift Inc"}, org.emulator.admin_user_id
+        )
+    backfilled = backfill_case(stack, gate, org, people, state)
+    assert backfilled["slices"] >= 2  # a REST slice, then the rest of the window by Bulk
+
+
+def backfill_case(
+    stack: LocalStack, gate: CycleGate, org: EmulatorServer, people: PeopleRepository, state: StateRepository
+) -> dict[str, Any]:
+    """The backfill, through the state machine; returns the Lead counts of the backfilling cycle."""
     # given leads with notes in a field the sync user cannot see, copied without it
     quiet, edited = sorted(r["Id"] for r in org.emulator.org.records("Lead") if not r.get("IsConverted"))[:2]
     sf_edit(org, "Lead", quiet, {"Hidden_Notes__c": "Backfill me"})
@@ -141,8 +170,9 @@ def test_a_field_made_visible_is_backfilled_for_records_already_synced(
     assert sf_row(org, quiet)["SystemModstamp"] == stamp
     assert state.watermark("Contact") == contact_mark
     assert state.schema_drift("Lead").backfill == ()
+    backfilled = last_stats(state, "Lead")
+    assert backfilled["updated"] >= 2  # the quiet lead among them
     # and the next cycle reads nothing again
     next_cycle(gate)
-    [run] = state.recent_cycles(1)
-    lead_stats = next((s for s in run.stats if s["sobject"] == "Lead"), {})
-    assert lead_stats.get("updated", 0) == 0
+    assert last_stats(state, "Lead").get("updated", 0) == 0
+    return backfilled
