@@ -15,6 +15,7 @@ import pytest
 
 from sf_emulator.server import EmulatorServer
 from sfsync.adapters.dynamo import PeopleRepository, StateRepository
+from sfsync.adapters.records import RecordsRepository
 from sfsync.domain.people import person_id_for
 from sfsync.services.marketing import MarketingService
 from sfsync_local.stack import LocalStack
@@ -176,3 +177,33 @@ def backfill_case(
     next_cycle(gate)
     assert last_stats(state, "Lead").get("updated", 0) == 0
     return backfilled
+
+
+@pytest.fixture
+def restore_tier(org: EmulatorServer) -> Iterator[None]:
+    yield
+    if org.emulator.schema.get("Account").field("Tier__c") is None:  # type: ignore[union-attr]
+        add_field(org, "Account", "Tier__c", {"type": "picklist", "values": ["Gold", "Silver", "Bronze"]})
+
+
+@pytest.mark.usefixtures("restore_tier")
+@pytest.mark.sync_objects("Account")
+def test_a_record_keeps_the_marketing_value_of_a_field_deleted_in_salesforce(
+    stack: LocalStack, gate: CycleGate, org: EmulatorServer, state: StateRepository
+) -> None:
+    account = next(r["Id"] for r in org.emulator.org.records("Account"))
+    sf_edit(org, "Account", account, {"Tier__c": "Gold"})
+    first_copy(stack, gate)
+    records = RecordsRepository(stack.table_name("RecordsTable"))
+    stored = records.get(account)
+    assert stored is not None and stored.fields["Tier__c"] == "Gold"
+    # given the account's custom field deleted in Salesforce, and the account changed since
+    delete_field(org, "Account", "Tier__c")
+    sf_edit(org, "Account", account, {"Industry": "Energy"})
+    next_cycle(gate)
+    # then the change is stored, and so is the value the field had
+    stored = records.get(account)
+    assert stored is not None
+    assert stored.fields["Industry"] == "Energy"
+    assert stored.fields["Tier__c"] == "Gold"
+    assert set(state.schema_drift("Account").dropped) == {"Tier__c"}

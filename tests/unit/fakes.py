@@ -330,6 +330,13 @@ class FakeRecords:
     def lookup(self, sf_ids: Sequence[str]) -> dict[str, str]:
         return {i: self.records[i].digest for i in sf_ids if i in self.records}
 
+    def kept_values(self, sf_ids: Sequence[str], names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {
+            i: {n: self.records[i].fields[n] for n in names if n in self.records[i].fields}
+            for i in sf_ids
+            if i in self.records
+        }
+
     def save(self, changes: Sequence[RecordChange]) -> None:
         for change in changes:
             self.records[change.sf_id] = replace(change)

@@ -496,6 +496,10 @@ class RecordsPort(Protocol):
         """Write the records (batched, unprocessed items retried); idempotent."""
         ...
 
+    def kept_values(self, sf_ids: Sequence[str], names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored values of the fields ``names`` of each record (missing ids and fields absent)."""
+        ...
+
     def move_person(self, from_person: str, to_person: str) -> int:
         """Re-link every record of ``from_person`` (a merge loser) to ``to_person``; how many moved."""
         ...

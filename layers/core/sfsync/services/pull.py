@@ -197,7 +197,8 @@ class PullService:
             self.people.apply([person_change(row, plan.sobject, plan.custom) for row in kept], stats)
         else:
             changes = [record_change(plan.spec, row) for row in kept]
-            self.records.apply(changes, stats, first_copy=first_copy)
+            dropped = tuple(self.state.schema_drift(plan.sobject).dropped) if changes else ()
+            self.records.apply(changes, stats, first_copy=first_copy, dropped=dropped)
 
     def _slice_done(
         self, stats: ObjectStats, cursor: Cursor, more: bool, started: float, calls_before: int, message: str
