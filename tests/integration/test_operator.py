@@ -292,3 +292,22 @@ def test_the_cli_finds_a_deployed_stack_by_its_cloudformation_outputs(stack: Loc
         with pytest.raises(CommandError, match="cannot read stack 'nope'"):
             LambdaOperator.for_stack("nope", cloudformation=cloudformation)
     assert StateRepository(stack.table_name("StateTable")).is_paused() is True
+
+
+def test_the_cli_doctor_finds_a_healthy_stack_then_names_a_field_the_sync_user_lost(
+    stack: LocalStack, org: EmulatorServer, cli: Any
+) -> None:
+    healthy = cli("doctor")
+    assert healthy.exit_code == 0 and "no problem found" in healthy.output, healthy.output
+    visibility = f"{org.url}/__emulator__/schema/Lead/fields/ConvertedContactId/visibility"
+    assert org.http().post(visibility, json={"visible": False}, timeout=30).status_code < 300
+    try:
+        sick = cli("doctor")
+        assert sick.exit_code == 1, sick.output
+        assert "Lead.ConvertedContactId" in sick.output and "Field-Level Security" in sick.output
+        answer = operate(stack, "doctor")
+        assert [(p["check"], p["subject"]) for p in answer["problems"]] == [
+            ("field", "Lead.ConvertedContactId")
+        ]
+    finally:
+        org.http().post(visibility, json={"visible": True}, timeout=30)

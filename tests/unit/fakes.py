@@ -10,6 +10,7 @@ from sfsync.domain.chain import CycleMachine, ExecutionStatus
 from sfsync.domain.cursor import Position, TailMark, Window
 from sfsync.domain.people import PERSON_MAPPINGS, FieldChange, PersonChange, PersonRef
 from sfsync.domain.records import FieldInfo, RecordChange
+from sfsync.domain.synced_fields import SchemaDrift
 from sfsync.errors import RetriableError
 from sfsync.ports import (
     AliasWrite,
@@ -136,6 +137,7 @@ class FakeState:
         self.cursor_saves = 0
         self.describes: dict[str, tuple[str, list[FieldInfo]]] = {}
         self.errors: dict[tuple[str, str], SyncErrorRecord] = {}
+        self.drifts: dict[str, SchemaDrift] = {}
 
     def lease(self) -> Lease | None:
         return self.lease_
@@ -196,6 +198,12 @@ class FakeState:
 
     def save_described(self, sobject: str, taken_at: str, fields: list[FieldInfo]) -> None:
         self.describes[sobject] = (taken_at, list(fields))
+
+    def schema_drift(self, sobject: str) -> SchemaDrift:
+        return self.drifts.get(sobject, SchemaDrift())
+
+    def save_schema_drift(self, sobject: str, drift: SchemaDrift) -> None:
+        self.drifts[sobject] = drift
 
     def complete_window(self, sobject: str, watermark: Watermark) -> None:
         self.watermarks[sobject] = watermark.stamp
@@ -382,6 +390,13 @@ class FakeRecords:
 
     def lookup(self, sf_ids: Sequence[str]) -> dict[str, str]:
         return {i: self.records[i].digest for i in sf_ids if i in self.records}
+
+    def kept_values(self, sf_ids: Sequence[str], names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {
+            i: {n: self.records[i].fields[n] for n in names if n in self.records[i].fields}
+            for i in sf_ids
+            if i in self.records
+        }
 
     def save(self, changes: Sequence[RecordChange]) -> None:
         for change in changes:

@@ -3,7 +3,8 @@
 They reach what a client of a real org reaches through the UI or other tooling: usage
 counters, the daily limit, scripted faults, expiring sessions, moving the clock,
 backdating a SystemModstamp, merges and conversions, purging the recycle bin, record
-locks, and writing as another user.
+locks, writing as another user, and schema changes (a custom field created or deleted, a field
+shown or hidden from a profile by field-level security).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from .app import ROUTER, Call, Emulator, Fault, Reply
 from .clock import parse_datetime
 from .errors import SalesforceError
+from .schema import SchemaError
 from .store import OrgView
 
 ADMIN = "/__emulator__"
@@ -211,3 +213,47 @@ def seed_org(emu: Emulator, call: Call) -> Reply:
     body = _body(call)
     summary = seed(emu, size=int(body.get("size", 1000)), random_seed=int(body.get("seed", 42)))
     return Reply(body=summary)
+
+
+@ROUTER.route(f"{ADMIN}/schema/<sobject>/fields", ["POST"], public=True, counted=False)
+def add_field(emu: Emulator, call: Call) -> Reply:
+    """Create a custom field: ``{"name": "X__c", "type": "string", ...}`` (the schema file's spec)."""
+    body = _body(call)
+    name = str(body.pop("name", ""))
+    try:
+        with emu.org.lock:
+            fdef = emu.schema.add_field(call.args["sobject"], name, body)
+    except (SchemaError, KeyError) as exc:
+        raise SalesforceError(400, "INVALID_FIELD", str(exc)) from None
+    return Reply(status=201, body={"object": call.args["sobject"], "field": fdef.name})
+
+
+@ROUTER.route(f"{ADMIN}/schema/<sobject>/fields/<field>", ["DELETE"], public=True, counted=False)
+def delete_field(emu: Emulator, call: Call) -> Reply:
+    """Delete a custom field and its values (queries naming it then answer INVALID_FIELD)."""
+    try:
+        with emu.org.lock:
+            fdef = emu.schema.remove_field(call.args["sobject"], call.args["field"])
+            for record in emu.org.records(call.args["sobject"], include_deleted=True):
+                record.pop(fdef.name, None)
+    except SchemaError as exc:
+        raise SalesforceError(400, "INVALID_FIELD", str(exc)) from None
+    return Reply(status=204)
+
+
+@ROUTER.route(f"{ADMIN}/schema/<sobject>/fields/<field>/visibility", ["POST"], public=True, counted=False)
+def field_visibility(emu: Emulator, call: Call) -> Reply:
+    """Field-level security: ``{"visible": false}`` hides the field from the sync user's profile
+    (``"profile"`` names another); describe then omits it, and queries naming it answer INVALID_FIELD."""
+    body = _body(call)
+    if not isinstance(body.get("visible"), bool):
+        raise SalesforceError(400, "JSON_PARSER_ERROR", "visible must be true or false")
+    profile = str(body.get("profile") or emu.org.user_profiles[emu.integration_user["Id"]])
+    try:
+        with emu.org.lock:
+            fdef = emu.schema.set_field_visible(
+                profile, call.args["sobject"], call.args["field"], body["visible"]
+            )
+    except SchemaError as exc:
+        raise SalesforceError(400, "INVALID_FIELD", str(exc)) from None
+    return Reply(body={"profile": profile, "field": fdef.name, "visible": body["visible"]})

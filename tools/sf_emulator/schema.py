@@ -495,6 +495,43 @@ class Schema:
     def for_id(self, record_id: str) -> ObjectDef | None:
         return self.by_prefix.get(record_id[:3])
 
+    # -- changes an admin makes in Setup (the emulator's admin endpoints) -------------------
+    def set_field_visible(self, profile: str, oname: str, fname: str, visible: bool) -> FieldDef:
+        """Field-level security: show or hide ``oname.fname`` for ``profile`` (Setup > Profiles)."""
+        obj = self.get(oname)
+        fdef = obj.field(fname) if obj is not None else None
+        if obj is None or fdef is None:
+            raise SchemaError(f"no field {fname!r} on {oname!r}")
+        prof = self.profiles.setdefault(profile, Profile(profile))
+        hidden = prof.hidden_fields.setdefault(obj.name.lower(), set())
+        if visible:
+            hidden.discard(fdef.name.lower())
+        else:
+            hidden.add(fdef.name.lower())
+        return fdef
+
+    def remove_field(self, oname: str, fname: str) -> FieldDef:
+        """Delete a custom field (Setup > Object Manager): standard fields cannot be deleted."""
+        obj = self.get(oname)
+        fdef = obj.field(fname) if obj is not None else None
+        if obj is None or fdef is None:
+            raise SchemaError(f"no field {fname!r} on {oname!r}")
+        if not fdef.custom:
+            raise SchemaError(f"{obj.name}.{fdef.name} is a standard field: it cannot be deleted")
+        del obj.fields[fdef.name.lower()]
+        return fdef
+
+    def add_field(self, oname: str, fname: str, spec: dict[str, Any]) -> FieldDef:
+        """Create a custom field (the schema file's field spec)."""
+        obj = self.get(oname)
+        if obj is None:
+            raise SchemaError(f"no object {oname!r}")
+        if obj.field(fname) is not None:
+            raise SchemaError(f"{obj.name}.{fname} already exists")
+        fdef = self._field(obj.name, fname, spec)
+        obj.add(fdef)
+        return fdef
+
     # -- loading ----------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path | None = None) -> Schema:

@@ -1,4 +1,4 @@
-"""``sfsync``: status, errors, retry, pause, resume, sync-now, resync, history (and doctor where built).
+"""``sfsync``: status, errors, retry, pause, resume, sync-now, resync, history and doctor.
 
 sfsync --stack my-sfsync status          a deployed stack, found by name (CloudFormation outputs)
 sfsync --local errors --csv errors.csv   the local stack (make demo), by .sfsync-local.json
@@ -6,7 +6,6 @@ sfsync --local errors --csv errors.csv   the local stack (make demo), by .sfsync
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from datetime import timedelta
@@ -182,15 +181,15 @@ def history(
         show_history(c.console, answer)
 
 
-if importlib.util.find_spec("sfsync.services.doctor") is not None:
-
-    @app.command()
-    def doctor(ctx: typer.Context) -> None:
-        """Preflight: the secret, login, API version, the sync user's access, the stack's resources."""
-        c = _ctx(ctx)
-        answer = c.call({"command": "doctor"})
-        if not c.as_json:
-            c.console.print_json(json.dumps(answer, default=str))
+@app.command()
+def doctor(ctx: typer.Context) -> None:
+    """Preflight: the secret, login, API version, the sync user's access, the stack's resources."""
+    c = _ctx(ctx)
+    answer = c.call({"command": "doctor"})
+    if not c.as_json:
+        show_doctor(c.console, answer)
+    if answer.get("problems"):
+        raise typer.Exit(1)
 
 
 # -- rendering --------------------------------------------------------------------------------------
@@ -326,3 +325,16 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def show_doctor(console: Console, answer: dict[str, Any]) -> None:
+    problems = answer.get("problems") or []
+    if not problems:
+        console.print("[green]ready to sync:[/green] no problem found")
+        return
+    table = Table(title=f"{len(problems)} problem(s) found")
+    for column in ("check", "subject", "problem", "fix"):
+        table.add_column(column, overflow="fold")
+    for p in problems:
+        table.add_row(str(p.get("check")), str(p.get("subject")), str(p.get("problem")), str(p.get("fix")))
+    console.print(table)

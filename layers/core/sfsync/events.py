@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,16 +218,17 @@ def _texts(event: dict[str, Any], key: str, *, required: bool) -> tuple[str, ...
     return tuple(value)
 
 
-OPERATOR_COMMANDS = ("status", "errors", "retry", "pause", "resume", "sync_now", "resync", "history")
-
-
-def operator_commands() -> tuple[str, ...]:
-    """The operator's commands; ``doctor`` where ``sfsync.services.doctor`` is installed."""
-    try:
-        found = importlib.util.find_spec("sfsync.services.doctor") is not None
-    except ImportError:
-        found = False
-    return (*OPERATOR_COMMANDS, "doctor") if found else OPERATOR_COMMANDS
+OPERATOR_COMMANDS = (
+    "status",
+    "errors",
+    "retry",
+    "pause",
+    "resume",
+    "sync_now",
+    "resync",
+    "history",
+    "doctor",
+)
 
 
 @dataclass(frozen=True)
@@ -247,7 +247,7 @@ class OperatorRequest:
         command = event.get("command")
         if isinstance(command, str):
             command = command.replace("-", "_")
-        commands = operator_commands()
+        commands = OPERATOR_COMMANDS
         if command not in commands:
             raise InvalidEventError(
                 f"operator event's 'command' must be one of {', '.join(commands)}, got {command!r}"

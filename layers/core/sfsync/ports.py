@@ -13,6 +13,7 @@ from .domain.chain import ExecutionStatus
 from .domain.cursor import Position, Window
 from .domain.people import FieldChange, PersonChange, PersonRef
 from .domain.records import FieldInfo, RecordChange
+from .domain.synced_fields import SchemaDrift
 
 T = TypeVar("T")
 
@@ -311,6 +312,12 @@ class StatePort(Protocol):
 
     def save_described(self, sobject: str, taken_at: str, fields: list[FieldInfo]) -> None: ...
 
+    def schema_drift(self, sobject: str) -> SchemaDrift:
+        """The object's fields dropped since a describe stopped listing them, and those to backfill."""
+        ...
+
+    def save_schema_drift(self, sobject: str, drift: SchemaDrift) -> None: ...
+
     def complete_window(self, sobject: str, watermark: Watermark) -> None:
         """Move the watermark and drop the cursor, in one transaction (after the data is stored)."""
         ...
@@ -535,6 +542,10 @@ class RecordsPort(Protocol):
         """Write the records (batched, unprocessed items retried); idempotent."""
         ...
 
+    def kept_values(self, sf_ids: Sequence[str], names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored values of the fields ``names`` of each record (missing ids and fields absent)."""
+        ...
+
     def move_person(self, from_person: str, to_person: str) -> int:
         """Re-link every record of ``from_person`` (a merge loser) to ``to_person``; how many moved."""
         ...
@@ -566,4 +577,25 @@ class ExecutionsPort(Protocol):
     def stop(self, execution_arn: str, error: str, cause: str) -> None:
         """Stop a running execution (it ends ABORTED with ``error`` and ``cause``); one that has ended or
         that Step Functions does not know is left as it is. Raises RetriableError or FatalError."""
+        ...
+
+
+class OrgChecksPort(Protocol):
+    """What the preflight (``services.doctor``) asks of the org, as the sync user. Each raises the
+    sync's errors (FatalError for bad credentials or a missing object), never library errors."""
+
+    def login(self) -> None:
+        """Log in with the secret's credentials now."""
+        ...
+
+    def versions(self) -> list[str]:
+        """The API versions the org serves, e.g. ``["58.0", "59.0"]``."""
+        ...
+
+    def describe(self, sobject: str, *, fresh: bool = False) -> dict[str, Any]:
+        """The object's describe as the sync user sees it (``fields``: name, type, externalId, unique)."""
+        ...
+
+    def limits(self) -> dict[str, Any]:
+        """The org's limits; ``DailyApiRequests``: ``Max`` and ``Remaining``."""
         ...

@@ -13,10 +13,12 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+import boto3
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
+from .adapters.aws_checks import state_machine_exists, table_exists
 from .adapters.bulk import BulkIngest, BulkQuery
 from .adapters.dynamo import PeopleRepository, StateRepository
 from .adapters.idempotency import IdempotentActions
@@ -27,9 +29,10 @@ from .adapters.stepfunctions import StepFunctionsExecutions
 from .config import Settings
 from .domain.chain import CycleMachine
 from .domain.merge import FieldPolicy, policy_from
-from .errors import FatalError, InvalidRequestError
+from .errors import FatalError
 from .events import ActionRequest, OperatorRequest
 from .observability import credentials_refused
+from .services import doctor
 from .services.actions import ActionsService
 from .services.campaigns import CampaignActions
 from .services.dispatch import Dispatcher
@@ -39,6 +42,7 @@ from .services.operator import OperatorService
 from .services.plan import Planner
 from .services.pull import PullService
 from .services.push import PushService
+from .services.schema import Describes
 from .services.sync import SyncService
 
 SECRET_MAX_AGE = 300
@@ -234,6 +238,7 @@ def pusher(client: SalesforceClient | None = None) -> PushService | None:
         bulk=_ingest(client) if cfg.push_bulk_threshold > 0 else None,
         bulk_threshold=cfg.push_bulk_threshold,
         bulk_slice_people=cfg.push_bulk_slice_people,
+        describes=Describes(client, state(), utc_now),
     )
 
 
@@ -363,7 +368,7 @@ def _trigger(function_name: str) -> DispatcherTrigger:
 
 def operate(request: OperatorRequest) -> dict[str, Any]:
     """Run one operator command; a bad argument raises InvalidRequestError naming it, having changed
-    nothing. ``doctor`` runs ``services.doctor`` where that module is installed."""
+    nothing."""
     if request.command == "doctor":
         return _doctor()
     service = operator()
@@ -385,9 +390,36 @@ def operate(request: OperatorRequest) -> dict[str, Any]:
 
 
 def _doctor() -> dict[str, Any]:
-    try:
-        from .services import doctor  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        raise InvalidRequestError("doctor is not part of this version of sfsync") from None
-    answer: dict[str, Any] = doctor.run()
-    return answer
+    """The preflight (``services.doctor``) with this stack's secret, org, tables and state machine."""
+    cfg = settings()
+
+    def read_secret() -> str | None:
+        if not cfg.salesforce_secret_arn:
+            raise FatalError("SALESFORCE_SECRET_ARN is not set")
+        value = parameters.get_secret(cfg.salesforce_secret_arn, force_fetch=True)
+        return value.decode() if isinstance(value, bytes) else value
+
+    dynamodb, stepfunctions = boto3.client("dynamodb"), boto3.client("stepfunctions")
+    problems = doctor.run(
+        read_secret=read_secret,
+        salesforce=lambda creds: SalesforceClient(
+            creds, api_version=cfg.api_version, page_size=cfg.page_size, budget_share=cfg.api_budget_share
+        ),
+        objects=cfg.sync_objects,
+        api_version=cfg.api_version,
+        budget_share=cfg.api_budget_share,
+        resources={
+            "StateTable": table_exists(dynamodb, cfg.state_table),
+            "PeopleTable": table_exists(dynamodb, cfg.people_table),
+            "RecordsTable": table_exists(dynamodb, cfg.records_table),
+            "StateMachine": state_machine_exists(stepfunctions, cfg.state_machine_arn),
+        },
+        drift=state().schema_drift,
+    )
+    return {
+        "ok": not problems,
+        "problems": [
+            {"check": str(p.check), "subject": p.subject, "problem": p.problem, "fix": p.fix}
+            for p in problems
+        ],
+    }

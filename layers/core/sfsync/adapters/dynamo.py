@@ -49,6 +49,7 @@ from pynamodb.transactions import TransactWrite
 from ..domain.cursor import Position, Window, to_stamp
 from ..domain.people import FieldChange, PersonChange
 from ..domain.records import FieldInfo
+from ..domain.synced_fields import SchemaDrift
 from ..errors import FatalError, RetriableError
 from ..ports import (
     AliasWrite,
@@ -155,6 +156,11 @@ class CursorItem(_StateModel):
 class DescribeItem(_StateModel):
     taken_at = UnicodeAttribute()
     fields = JSONAttribute()  # [[name, type, custom, [reference_to...]], ...]
+
+
+class DriftItem(_StateModel):
+    dropped = JSONAttribute()  # {field: since}
+    backfill = JSONAttribute()  # [field, ...]
 
 
 class CycleItem(_StateModel):
@@ -393,6 +399,18 @@ class StateRepository:
             taken_at=taken_at,
             fields=[[f.name, f.type, f.custom, list(f.reference_to)] for f in fields],
         ).save()
+
+    @_classified
+    def schema_drift(self, sobject: str) -> SchemaDrift:
+        try:
+            item = DriftItem.get(_object_pk(sobject), "DRIFT", consistent_read=True)
+        except DriftItem.DoesNotExist:
+            return SchemaDrift()
+        return SchemaDrift(dict(item.dropped or {}), tuple(item.backfill or ()))
+
+    @_classified
+    def save_schema_drift(self, sobject: str, drift: SchemaDrift) -> None:
+        DriftItem(_object_pk(sobject), "DRIFT", dropped=drift.dropped, backfill=list(drift.backfill)).save()
 
     @_classified
     def complete_window(self, sobject: str, watermark: Watermark) -> None:

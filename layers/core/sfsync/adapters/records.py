@@ -164,6 +164,17 @@ class RecordsRepository:
         }
 
     @_classified
+    def kept_values(self, sf_ids: Sequence[str], names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not sf_ids or not names:
+            return {}
+        unique = list(dict.fromkeys(sf_ids))
+        out: dict[str, dict[str, Any]] = {}
+        for item in RecordItem.batch_get(unique, attributes_to_get=["sf_id", "kind", "fields"]):
+            fields: dict[str, Any] = item.fields.as_dict() if item.fields is not None else {}
+            out[item.sf_id] = {name: fields[name] for name in names if name in fields}
+        return out
+
+    @_classified
     def save(self, changes: Sequence[RecordChange]) -> None:
         if not changes:
             return

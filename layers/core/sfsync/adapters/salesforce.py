@@ -110,6 +110,13 @@ def _record_errors(answer: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
     return code, message, fields
 
 
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 def _https(url: str) -> bool:
     parsed = urlparse(url)
     return parsed.scheme == "https" and bool(parsed.hostname)
@@ -328,6 +335,30 @@ class SalesforceClient:
                     job_id=job_id,
                 ) from exc
         raise AssertionError("unreachable")
+
+    # -- preflight (doctor) ---------------------------------------------------------------------
+    def login(self) -> None:
+        """Log in with the secret's credentials now (no API call: OAuth is not counted)."""
+        self._client = None
+        self._sf()
+
+    def versions(self) -> list[str]:
+        """The API versions the org serves (``/services/data``, free of the daily limit)."""
+        sf = self._sf()
+        url = f"{sf.base_url.split('/services/data/')[0]}/services/data/"
+        try:
+            response = self.http.get(url, timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            raise RetriableError(f"Salesforce unreachable during versions: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise classify(response.status_code, *rest_error(_json(response)), operation="versions")
+        body = _json(response)
+        return [str(v.get("version")) for v in body if isinstance(v, dict)] if isinstance(body, list) else []
+
+    def limits(self) -> dict[str, Any]:
+        """The org's limits (``/limits``: one API call), e.g. ``DailyApiRequests`` Max and Remaining."""
+        answer = self._call(lambda sf: sf.restful("limits"), operation="limits")
+        return answer if isinstance(answer, dict) else {}
 
     # -- reads ----------------------------------------------------------------------------------
     def describe(self, sobject: str, *, fresh: bool = False) -> dict[str, Any]:

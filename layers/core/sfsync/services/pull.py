@@ -7,6 +7,10 @@ and only then checkpoints the cursor; a crash anywhere in between redoes the sli
 nothing new. When a window is drained the watermark moves to the window's upper bound, in the same
 write that drops the cursor. A window after a long stop starts with a reconcile pass
 (``services.reconcile``).
+
+Schema drift (``services.schema``): a read that Salesforce refuses with INVALID_FIELD (a synced
+field deleted, or hidden from the sync user) takes the describe again and reads once more without
+the field; the field is named as dropped, and its marketing values stay as they are.
 """
 
 from __future__ import annotations
@@ -17,27 +21,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..domain.cursor import Window, from_stamp, to_stamp
+from ..domain.cursor import Window, to_stamp
 from ..domain.merge import FieldPolicy
 from ..domain.people import PERSON_MAPPINGS, person_change
 from ..domain.records import (
     STANDARD_RECORDS,
-    FieldInfo,
     RecordSpec,
     custom_object_spec,
     fields_to_read,
     is_filtered_out,
     record_change,
 )
-from ..errors import FatalError
+from ..errors import FatalError, SyncError
 from ..observability import logger
 from ..ports import BulkPort, Cursor, ObjectStats, PeoplePort, RecordsPort, SalesforcePort, StatePort
 from .pull_people import PeopleRows
 from .pull_records import RecordRows
 from .reconcile import Reconciler
+from .schema import Describes, is_invalid_field
 from .window import WindowReader
-
-DESCRIBE_MAX_AGE = timedelta(hours=1)
 
 
 def supported(sobject: str) -> bool:
@@ -114,6 +116,7 @@ class PullService:
         self.people = PeopleRows(people, records, policy or FieldPolicy())
         self.records = RecordRows(records, people)
         self.reconciler = Reconciler(salesforce, state, people, records, page_size=slice_records)
+        self.describes = Describes(salesforce, state, clock)
 
     def pull_slice(self, sobject: str, cycle_id: str) -> SliceResult:
         if not supported(sobject):
@@ -128,7 +131,13 @@ class PullService:
         if cursor.reconcile:
             stats, cursor = self.reconciler.page(sobject, plan.spec is None, cursor)
             return self._slice_done(stats, cursor, True, started, calls_before, "reconciled a page")
-        rows, more, cursor = self.window.read(sobject, plan.fields, cursor)
+        try:
+            rows, more, cursor = self.window.read(sobject, plan.fields, cursor)
+        except SyncError as exc:
+            if not is_invalid_field(exc):
+                raise
+            plan = self._replan(sobject, plan)
+            rows, more, cursor = self.window.read(sobject, plan.fields, cursor)
         stats = ObjectStats(sobject=sobject, slices=1)
         self._store(plan, rows, stats, first_copy=cursor.window.is_first_copy)  # data first ...
         self.window.advance(cursor, rows, more)  # ... then the checkpoint
@@ -142,7 +151,14 @@ class PullService:
         if not ids:
             return stats
         plan = self._read_plan(sobject)
-        rows = self.salesforce.records_by_id(sobject, plan.fields, list(dict.fromkeys(ids)), by=by)
+        unique = list(dict.fromkeys(ids))
+        try:
+            rows = self.salesforce.records_by_id(sobject, plan.fields, unique, by=by)
+        except SyncError as exc:
+            if not is_invalid_field(exc):
+                raise
+            plan = self._replan(sobject, plan)
+            rows = self.salesforce.records_by_id(sobject, plan.fields, unique, by=by)
         self._store(plan, rows, stats, first_copy=False)
         return stats
 
@@ -159,7 +175,17 @@ class PullService:
         plan = self._read_plan(sobject)
         window = Window(watermark, to_stamp(self.clock()))
         limit = self.window.slice_records
-        rows = self.salesforce.query_window(sobject, plan.fields, window, None, limit, include_deleted=True)
+        try:
+            rows = self.salesforce.query_window(
+                sobject, plan.fields, window, None, limit, include_deleted=True
+            )
+        except SyncError as exc:
+            if not is_invalid_field(exc):
+                raise
+            plan = self._replan(sobject, plan)
+            rows = self.salesforce.query_window(
+                sobject, plan.fields, window, None, limit, include_deleted=True
+            )
         self._store(plan, rows, stats, first_copy=False)
         return len(rows) < limit
 
@@ -172,7 +198,8 @@ class PullService:
             self.people.apply([person_change(row, plan.sobject, plan.custom) for row in kept], stats)
         else:
             changes = [record_change(plan.spec, row) for row in kept]
-            self.records.apply(changes, stats, first_copy=first_copy)
+            dropped = tuple(self.state.schema_drift(plan.sobject).dropped) if changes else ()
+            self.records.apply(changes, stats, first_copy=first_copy, dropped=dropped)
 
     def _slice_done(
         self, stats: ObjectStats, cursor: Cursor, more: bool, started: float, calls_before: int, message: str
@@ -202,8 +229,21 @@ class PullService:
             return False
         return is_filtered_out(row, plan.filter_field)
 
-    def _read_plan(self, sobject: str) -> ReadPlan:
-        visible = self._visible_fields(sobject)
+    def _replan(self, sobject: str, plan: ReadPlan) -> ReadPlan:
+        """After an INVALID_FIELD: the plan from a fresh describe. The same fields again mean the
+        refusal was not about a field gone: it stands (FatalError, for an operator)."""
+        fresh = self._read_plan(sobject, fresh=True)
+        if set(fresh.fields) >= set(plan.fields):
+            raise FatalError(
+                f"Salesforce refused a query of {sobject} with INVALID_FIELD although its describe "
+                "lists every field read; check the sync filter field and the object's permissions",
+                sobject=sobject,
+                code="INVALID_FIELD",
+            )
+        return fresh
+
+    def _read_plan(self, sobject: str, *, fresh: bool = False) -> ReadPlan:
+        visible = self.describes.fields(sobject, fresh=fresh)
         names = {f.name for f in visible}
         if "SystemModstamp" not in names or "Id" not in names:
             raise FatalError(
@@ -219,14 +259,3 @@ class PullService:
                 raise FatalError(str(exc)) from exc
         filter_field = self.filter_field if self.filter_field in names else None
         return ReadPlan(sobject, fields, spec, custom, filter_field)
-
-    def _visible_fields(self, sobject: str) -> list[FieldInfo]:
-        """The describe, stored in the state table and taken again after an hour: new custom fields
-        are picked up within the hour, at one API call per changed object per hour."""
-        now = self.clock()
-        stored = self.state.described(sobject)
-        if stored is not None and from_stamp(stored[0]) > now - DESCRIBE_MAX_AGE:
-            return stored[1]
-        fields = self.salesforce.describe_fields(sobject)
-        self.state.save_described(sobject, to_stamp(now), fields)
-        return fields

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
 from ..domain.identity import resolve
 from ..domain.people import PersonRef, person_id_for
 from ..domain.records import RecordChange
@@ -15,12 +18,22 @@ class RecordRows:
         self.records = records
         self.people = people
 
-    def apply(self, changes: list[RecordChange], stats: ObjectStats, *, first_copy: bool) -> None:
+    def apply(
+        self,
+        changes: list[RecordChange],
+        stats: ObjectStats,
+        *,
+        first_copy: bool,
+        dropped: Sequence[str] = (),
+    ) -> None:
         """Store what the rows change; rows equal to what is stored are written nowhere. A first copy
         does not ask what is stored (nothing is, or a replay rewrites the same items): lookups that
-        found nothing took about a quarter of a first-copy slice (profiled)."""
+        found nothing took about a quarter of a first-copy slice (profiled). Fields ``dropped`` by
+        schema drift are no longer read: a record keeps the values it has of them."""
         if self.records is None:
             raise FatalError(f"{changes[0].sobject if changes else 'this object'} needs RECORDS_TABLE")
+        if dropped and not first_copy:
+            changes = self._keep(changes, dropped)
         stored = {} if first_copy else self.records.lookup([c.sf_id for c in changes])
         people = self._lookup([person_id_for(c.person_sf_id) for c in changes if c.person_sf_id])
         fresh: dict[str, RecordChange] = {}
@@ -52,6 +65,11 @@ class RecordRows:
             survivor = resolve(loser, now)
             if survivor != loser:
                 self.records.move_person(loser, survivor)
+
+    def _keep(self, changes: list[RecordChange], dropped: Sequence[str]) -> list[RecordChange]:
+        assert self.records is not None
+        kept = self.records.kept_values([c.sf_id for c in changes], dropped)
+        return [replace(c, fields={**kept[c.sf_id], **c.fields}) if kept.get(c.sf_id) else c for c in changes]
 
     def _lookup(self, person_ids: list[str]) -> dict[str, PersonRef]:
         return read_people(self.people, person_ids, full=False)  # identity only: linking needs no fields

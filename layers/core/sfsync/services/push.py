@@ -20,6 +20,11 @@ The job's answers are settled and refused as Composite's are. A record the job d
 is neither: the person stays pending and in the index, and goes with the next slice (an update
 sent again sets the same values). A slice whose job processed nothing ends the cycle's push of
 the object, so a failing job is retried next cycle, not in a loop.
+
+Schema drift (``services.schema``): only fields the object's last describe lists are sent. A record
+refused with INVALID_FIELD (a field deleted or hidden since that describe) makes the push describe
+the object again and send those records once more without the fields gone; the marketing values of
+a dropped field stay as they are, and it is named as dropped.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 from ..domain.cursor import to_stamp
 from ..domain.people import NOT_VISIBLE_FIELD
 from ..domain.person_fields import to_salesforce
+from ..domain.synced_fields import writable
 from ..observability import logger
 from ..ports import (
     NOT_PROCESSED,
@@ -43,6 +49,7 @@ from ..ports import (
     SyncErrorsPort,
     WriteResult,
 )
+from .schema import INVALID_FIELD, Describes
 from .versioned import rewrite, save_versioned
 
 # A record Salesforce did not refuse but could not write now: the person stays pending, in the index.
@@ -79,6 +86,7 @@ class PushService:
         bulk: BulkIngestPort | None = None,
         bulk_threshold: int = 0,
         bulk_slice_people: int = 25_000,
+        describes: Describes | None = None,
     ) -> None:
         self.salesforce = salesforce
         self.people = people
@@ -89,6 +97,7 @@ class PushService:
         self.bulk = bulk
         self.bulk_threshold = bulk_threshold
         self.bulk_slice_people = bulk_slice_people
+        self.describes = describes
 
     def has_pending(self, sf_type: str) -> bool:
         """Whether any person of ``sf_type`` has changes to push (one key read of the sparse index)."""
@@ -129,6 +138,7 @@ class PushService:
         answer per person sent."""
         stats = stats if stats is not None else ObjectStats(sobject=sf_type)
         custom = self.custom(sf_type)
+        visible = self.describes.names(sf_type) if self.describes is not None else None
         batch: list[tuple[PersonRef, dict[str, Any]]] = []
         records: list[dict[str, Any]] = []
         nothing_to_send: list[tuple[PersonRef, dict[str, Any]]] = []
@@ -136,13 +146,14 @@ class PushService:
             if not ref.pending or not ref.sf_id or ref.alias_of or (ref.fields or {}).get(NOT_VISIBLE_FIELD):
                 continue  # moved on since the index was read (the index is eventually consistent)
             sent = {name: (ref.fields or {}).get(name) for name in ref.pending}
-            values = to_salesforce(sent, sf_type, custom)
+            values = writable(to_salesforce(sent, sf_type, custom), visible)
             if not values:  # e.g. a birthdate on a lead: nothing of it exists in Salesforce
                 nothing_to_send.append((ref, sent))
                 continue
             batch.append((ref, sent))
             records.append({"Id": ref.sf_id, **values})
         results = self._send(sf_type, records, by_bulk) if records else []
+        results = self._without_fields_gone(sf_type, records, results, by_bulk)
         done: list[tuple[PersonRef, dict[str, Any]]] = list(nothing_to_send)
         refused: list[tuple[PersonRef, WriteResult]] = []
         unprocessed = 0
@@ -172,6 +183,32 @@ class PushService:
                 extra={"object": sf_type, "not_processed": unprocessed, "sent": len(records)},
             )
         return results
+
+    def _without_fields_gone(
+        self, sf_type: str, records: list[dict[str, Any]], results: list[WriteResult], by_bulk: bool
+    ) -> list[WriteResult]:
+        """Records refused with INVALID_FIELD go once more, without the fields a fresh describe no
+        longer lists; one left with nothing to set is done (nothing of it exists in Salesforce)."""
+        again = [i for i, r in enumerate(results) if r.code == INVALID_FIELD]
+        if not again or self.describes is None:
+            return results
+        visible = {f.name for f in self.describes.fields(sf_type, fresh=True)}
+        out = list(results)
+        resend: list[int] = []
+        for i in again:
+            trimmed = writable(records[i], visible)
+            if trimmed == records[i]:
+                continue  # not a field gone: the refusal stands
+            if set(trimmed) <= {"Id"}:
+                out[i] = WriteResult(records[i]["Id"], ok=True)
+                continue
+            records[i] = trimmed
+            resend.append(i)
+        if resend:
+            answers = self._send(sf_type, [records[i] for i in resend], by_bulk)
+            for i, answer in zip(resend, answers, strict=True):
+                out[i] = answer
+        return out
 
     def _send(self, sf_type: str, records: list[dict[str, Any]], by_bulk: bool) -> list[WriteResult]:
         if by_bulk and self.bulk is not None:

@@ -8,6 +8,10 @@ and for the rest of a window one slice did not drain. The caller stores a slice'
 ``advance``: the cursor is checkpointed after the last stored row, or, the window drained, the
 watermark moves to the end of the second before ``upper`` (``Window.watermark``) with the mark of the
 rows read in its tail, in the same write that drops the cursor. A crash anywhere in between redoes the slice.
+
+A window opened while fields wait to be backfilled (they became visible: ``services.schema``) reads
+from the start of time instead of the watermark: every record again, compared with what is stored,
+so only the new fields' values are written. Other objects' watermarks are not touched.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from ..domain.cursor import Position, TailMark, Window, from_stamp, to_stamp
 from ..errors import RetriableError
 from ..observability import logger
 from ..ports import BulkPort, Cursor, SalesforcePort, StatePort, Watermark
+from .schema import backfill_done
+
+BACKFILL_FROM = "1970-01-01T00:00:00.000Z"  # a backfill window's lower bound: every record
 
 
 class WindowReader:
@@ -66,6 +73,12 @@ class WindowReader:
         now = self.clock()
         watermark = self.state.watermark(sobject)
         window = Window.open(watermark, now, self.lookback)
+        backfill = watermark is not None and bool(self.state.schema_drift(sobject).backfill)
+        if backfill:
+            # fields became visible: every record is read again for them, deleted ones too (a window
+            # from the start of time, not a first copy: what is stored is compared, not rewritten)
+            window = Window(BACKFILL_FROM, window.upper)
+            logger.info("backfilling new fields: re-reading every record", extra={"object": sobject})
         stale = watermark is not None and from_stamp(watermark) < now - self.reconcile_after
         if stale:
             logger.info(
@@ -74,6 +87,8 @@ class WindowReader:
             )
         cursor = Cursor(sobject=sobject, cycle_id=cycle_id, window=window, reconcile=stale)
         self.state.save_cursor(cursor)
+        if backfill:
+            backfill_done(self.state, sobject)  # after the cursor: a crash between backfills twice
         return cursor
 
     def read(
