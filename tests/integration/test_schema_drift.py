@@ -121,6 +121,20 @@ def test_a_field_hidden_before_a_push_is_left_out_and_the_rest_is_pushed(
     assert stored is not None and stored.fields["Score__c"] == 77.0  # the marketing value is kept
     assert [e for e in state.sync_errors("Lead") if e.person_id == person] == []
     assert "Score__c" in state.schema_drift("Lead").dropped
+    # and the edit of the hidden field is not lost: it stays pending (out of the push's index, so no
+    # cycle goes on sending it), the title is settled
+    assert set(stored.pending) == {"Score__c"}  # field -> Salesforce's value, the merge's base
+    assert people.pending_ids("Lead", 10) == []
+    # when the field is shown again and the stored describe's hour is up, the backfill reads the
+    # lead again and the edit, still the newer side, reaches Salesforce
+    set_visible(org, "Lead", "Score__c", True)
+    age_describes(state, "Lead")
+    sf_edit(org, "Lead", live_ids(org, people, "Lead", 2)[1], {"Title": "Opens a window"})
+    next_cycle(gate)
+    next_cycle(gate)
+    assert sf_row(org, lead)["Score__c"] == 77.0
+    settled = people.get(person)
+    assert settled is not None and not settled.pending and settled.fields["Score__c"] == 77.0
 
 
 @pytest.mark.usefixtures("restore_schema")

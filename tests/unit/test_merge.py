@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sfsync.domain.merge import Decision, FieldPolicy, Rule, three_way
+from sfsync.domain.merge import Decision, FieldPolicy, Rule, pulled_write, three_way
+from sfsync.domain.people import FIELDS_GONE, PersonChange, PersonRef
 
 BASE = {"email": "a@x.example", "title": "Buyer", "phone": "1"}
 
@@ -68,3 +69,41 @@ def test_a_blocked_source_is_ignored_and_nothing_echoes() -> None:
 def test_a_field_a_side_did_not_read_is_unchanged_there() -> None:
     result = three_way(BASE, {"title": "CFO"}, {}, sf_type="Lead")
     assert result.to_salesforce == {"title": "CFO"} and result.to_marketing == {}
+
+
+def test_a_person_held_for_fields_gone_is_written_again_when_a_row_carries_one() -> None:
+    stored = {"last_name": "Doe", "Score__c": 77.0}
+    held = PersonRef(
+        "p1",
+        "d",
+        "Lead",
+        version=3,
+        fields=stored,
+        pending={"Score__c": 46},
+        sf_id="00Q1",
+        push_error=FIELDS_GONE,
+    )
+    policy = FieldPolicy()
+    # a row without the field (still gone) changes nothing: the person stays out of the push
+    assert (
+        pulled_write(PersonChange("p1", "00Q1", "Lead", {"last_name": "Doe"}, "s"), "p1", held, policy)
+        is None
+    )
+    # a row that carries it again (Salesforce still at the base) writes the person, its edit pending
+    back = pulled_write(
+        PersonChange("p1", "00Q1", "Lead", {"last_name": "Doe", "Score__c": 46}, "s"), "p1", held, policy
+    )
+    assert back is not None and back.pending == {"Score__c": 46} and back.push_error is None
+    # a person refused for another reason is not woken by an unchanged row
+    refused = PersonRef(
+        "p1", "d", "Lead", version=3, fields=stored, pending={"Score__c": 46}, sf_id="00Q1", push_error="X"
+    )
+    assert (
+        pulled_write(
+            PersonChange("p1", "00Q1", "Lead", {"last_name": "Doe", "Score__c": 46}, "s"),
+            "p1",
+            refused,
+            policy,
+        )
+        is None
+    )

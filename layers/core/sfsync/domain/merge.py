@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal
 
-from .people import NOT_VISIBLE_FIELD, FieldChange, PersonChange, PersonRef
+from .people import FIELDS_GONE, NOT_VISIBLE_FIELD, FieldChange, PersonChange, PersonRef
 
 Side = Literal["marketing", "salesforce"]
 DEFAULT_WINNER: dict[str, Side] = {"Lead": "marketing", "Contact": "salesforce"}
@@ -185,7 +185,9 @@ def pulled_write(
                 log.append(FieldChange(name, mine, theirs, "salesforce", rule, conflict))
     if fields.pop(NOT_VISIBLE_FIELD, None):  # Salesforce shows the record again
         log.append(FieldChange(NOT_VISIBLE_FIELD, True, None, "salesforce"))
-    if fields == stored and pending == (ref.pending or {}) and ref.sf_id == change.sf_id:
+    # a person held back for fields gone goes to the push again once a row carries one of them
+    woken = ref.push_error == FIELDS_GONE and not pending.keys().isdisjoint(change.fields)
+    if not woken and fields == stored and pending == (ref.pending or {}) and ref.sf_id == change.sf_id:
         return None
     write = PersonChange(
         target,
@@ -195,7 +197,7 @@ def pulled_write(
         change.system_modstamp,
         pending=pending,
         log=log,
-        push_error=ref.push_error,  # a change in Salesforce sends a refused person again
+        push_error=None if woken else ref.push_error,  # a change in Salesforce sends a refused person again
     )
     write.digest = change.digest  # the row's: reading the same row again writes nothing
     return write

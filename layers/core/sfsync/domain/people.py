@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 NOT_VISIBLE_FIELD = "sfdc_not_visible"
+# A person's push_error while the only changes it has left to push are of fields Salesforce no longer
+# shows the sync user (schema drift): out of the push's index until a pulled row carries one again.
+FIELDS_GONE = "FIELDS_GONE"
 PERSON_NAMESPACE = uuid.UUID("6f1f7e3a-9a0e-4c5e-8d1b-5f1c2b7a9e10")
 
 LEAD_FIELDS: dict[str, str] = {

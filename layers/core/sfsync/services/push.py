@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.cursor import to_stamp
-from ..domain.people import NOT_VISIBLE_FIELD
+from ..domain.people import FIELDS_GONE, NOT_VISIBLE_FIELD, PersonChange
 from ..domain.person_fields import to_salesforce
 from ..domain.synced_fields import writable
 from ..observability import logger
@@ -54,6 +54,34 @@ from .versioned import rewrite, save_versioned
 
 # A record Salesforce did not refuse but could not write now: the person stays pending, in the index.
 TRANSIENT = {NOT_PROCESSED, "UNABLE_TO_LOCK_ROW"}
+
+
+def held(ref: PersonRef, pending: dict[str, Any], unsent: set[str]) -> PersonChange:
+    """The person once pushed, ``pending`` what stays: when all of it is what could not be sent
+    (fields Salesforce no longer shows the sync user), it leaves the push's index (parked, its
+    changes kept, ``FIELDS_GONE``), so no cycle goes on sending nothing; its next write (a marketing
+    edit, or a pulled row that carries such a field again: ``merge.pulled_write``) puts it back."""
+    parked = bool(pending) and set(pending) <= unsent
+    return rewrite(ref, pending=pending, push_error=FIELDS_GONE if parked else None, parked=parked)
+
+
+def went(
+    sf_type: str,
+    custom: Mapping[str, str],
+    dropped: set[str],
+    sent: Mapping[str, Any],
+    record: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Of the person fields meant to go (``sent``), those that went: one whose Salesforce field the
+    record left out, or that schema drift dropped (deleted or hidden since; a dropped custom field
+    is in no describe, so it maps to nothing), did not go, and stays pending; one with no Salesforce
+    field at all (a birthdate on a lead) is done with."""
+    out: dict[str, Any] = {}
+    for name, value in sent.items():
+        targets = set(to_salesforce({name: value}, sf_type, custom)) | ({name} & dropped)
+        if targets <= set(record):
+            out[name] = value
+    return out
 
 
 def after_push(ref: PersonRef, sent: Mapping[str, Any]) -> dict[str, Any]:
@@ -154,12 +182,17 @@ class PushService:
             records.append({"Id": ref.sf_id, **values})
         results = self._send(sf_type, records, by_bulk) if records else []
         results = self._without_fields_gone(sf_type, records, results, by_bulk)
-        done: list[tuple[PersonRef, dict[str, Any]]] = list(nothing_to_send)
+        # what went is what the records held once the fields gone were left out: the rest is held
+        sent_by = {ref.person_id: record for (ref, _), record in zip(batch, records, strict=True)}
+        dropped = self.describes.dropped(sf_type) if self.describes is not None else set()
+        done: list[tuple[PersonRef, dict[str, Any]]] = [
+            (ref, went(sf_type, custom, dropped, sent, {})) for ref, sent in nothing_to_send
+        ]
         refused: list[tuple[PersonRef, WriteResult]] = []
         unprocessed = 0
         for (ref, sent), result in zip(batch, results, strict=True):
             if result.ok:
-                done.append((ref, sent))
+                done.append((ref, went(sf_type, custom, dropped, sent, sent_by[ref.person_id])))
             elif result.code in TRANSIENT:
                 unprocessed += 1  # still pending, still in the index: the next slice sends it again
             else:
@@ -221,13 +254,18 @@ class PushService:
     def _settle(self, done: Sequence[tuple[PersonRef, dict[str, Any]]]) -> None:
         """Clear what was sent; a person written meanwhile is read again and settled against that."""
         sent = {ref.person_id: values for ref, values in done}
+        # what was meant to go and did not, as the push read the person (not as a re-read finds it:
+        # an edit made meanwhile is not held back)
+        unsent = {ref.person_id: set(ref.pending or {}) - set(values) for ref, values in done}
         save_versioned(
             self.people,
             {ref.person_id: ref for ref, _ in done},
-            lambda ref: rewrite(ref, pending=after_push(ref, sent[ref.person_id]), push_error=None),
+            lambda ref: held(ref, after_push(ref, sent[ref.person_id]), unsent[ref.person_id]),
         )
         # only people refused before have an error to drop (a delete is a write: not for everyone)
-        cleared = [(ref.sf_type or "", ref.person_id) for ref, _ in done if ref.push_error]
+        cleared = [
+            (ref.sf_type or "", ref.person_id) for ref, _ in done if ref.push_error not in (None, FIELDS_GONE)
+        ]
         if cleared:
             self.errors.clear_sync_errors(cleared)
 

@@ -58,6 +58,10 @@ class Describes:
         stored = self.state.described(sobject)
         return None if stored is None else {f.name for f in stored[1]}
 
+    def dropped(self, sobject: str) -> set[str]:
+        """The object's fields dropped by schema drift (deleted or hidden since the sync read them)."""
+        return set(self.state.schema_drift(sobject).dropped)
+
     def _note_drift(self, sobject: str, before: list[FieldInfo], after: list[FieldInfo], now: str) -> None:
         so_far = self.state.schema_drift(sobject)
         now_drift = drift(so_far, fields_to_read(sobject, before)[0], fields_to_read(sobject, after)[0], now)
