@@ -121,6 +121,10 @@ def test_a_field_hidden_before_a_push_is_left_out_and_the_rest_is_pushed(
     assert stored is not None and stored.fields["Score__c"] == 77.0  # the marketing value is kept
     assert [e for e in state.sync_errors("Lead") if e.person_id == person] == []
     assert "Score__c" in state.schema_drift("Lead").dropped
+    lead_status = next(
+        o for o in stack.invoke("OperatorFunction", {"command": "status"})["objects"] if o["object"] == "Lead"
+    )
+    assert list(lead_status["dropped_fields"]) == ["Score__c"]  # named in sfsync status
     # and the edit of the hidden field is not lost: it stays pending (out of the push's index, so no
     # cycle goes on sending it), the title is settled
     assert set(stored.pending) == {"Score__c"}  # field -> Salesforce's value, the merge's base

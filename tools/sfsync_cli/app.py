@@ -252,6 +252,8 @@ def show_status(console: Console, answer: dict[str, Any]) -> None:
     for row in answer.get("objects", []):
         if row.get("error"):
             console.print(f"  [red]{row['object']}[/]: {row['error']}")
+        for name, since in (row.get("dropped_fields") or {}).items():
+            console.print(f"  [yellow]field dropped: {row['object']}.{name}[/] since {since}")
     copies = [r for r in answer.get("objects", []) if r.get("first_copy")]
     if copies:
         progress = Progress(

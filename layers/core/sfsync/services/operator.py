@@ -202,6 +202,8 @@ class OperatorService:
             "lag_seconds": round((now - from_stamp(watermark)).total_seconds()) if watermark else None,
             "push_backlog": self._backlog(sobject),
             "open_errors": open_errors.get(sobject, 0),
+            # schema drift: synced fields Salesforce no longer shows the sync user, since when
+            "dropped_fields": dict(sorted(self.state.schema_drift(sobject).dropped.items())),
             "first_copy": None,
         }
         if state in (ObjectState.FIRST_COPY, ObjectState.NOT_STARTED):
