@@ -53,7 +53,6 @@ from sfsync.services.marketing import MarketingService
 from sfsync.services.versioned import rewrite, save_versioned
 from sfsync_local.bench_support import (
     READ_OPERATIONS,
-    CycleGate,
     DynamoDBMeter,
     HttpTimer,
     Usage,
@@ -61,6 +60,7 @@ from sfsync_local.bench_support import (
     warm_up,
 )
 from sfsync_local.dynamodb_local import DynamoDBLocal
+from sfsync_local.gate import CycleGate
 from sfsync_local.stack import LocalStack
 
 METER = DynamoDBMeter.install()  # importing creates no botocore session; every one created later is metered

@@ -15,10 +15,10 @@ everything it started.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import subprocess
 import sys
-import threading
 import time
 import warnings
 from contextlib import redirect_stdout
@@ -33,6 +33,7 @@ from sfsync.adapters.records import RecordsRepository
 from sfsync.domain.people import person_id_for
 from sfsync_local.dynamodb_local import DynamoDBLocal
 from sfsync_local.expected import RECORD_OBJECTS, salesforce_people, salesforce_records
+from sfsync_local.gate import CycleGate
 from sfsync_local.operator_endpoint import OperatorEndpoint
 from sfsync_local.stack import REPO_ROOT, LocalStack
 
@@ -44,32 +45,6 @@ OUT = sys.stdout  # the demo's own report; the functions' log lines are kept off
 
 def say(*parts: Any) -> None:
     print(*parts, file=OUT, flush=True)
-
-
-class CycleGate:
-    """Holds each cycle at its Wait state until the demo lets it go on."""
-
-    def __init__(self) -> None:
-        self.arrived = threading.Semaphore(0)
-        self.go = threading.Semaphore(0)
-        self.stack: LocalStack | None = None
-
-    def __call__(self, seconds: float, execution_arn: str | None) -> None:
-        self.arrived.release()
-        self.go.acquire(timeout=900)
-
-    def reached(self, timeout: float = 600) -> None:
-        """Block until a cycle waits; fail fast with the execution's error if it failed instead."""
-        deadline = time.monotonic() + timeout
-        stack = self.stack
-        assert stack is not None
-        while not self.arrived.acquire(timeout=0.5):
-            if not stack.executions("RUNNING") or time.monotonic() > deadline:
-                runs = stack.executions()
-                last = stack.describe(runs[-1]["executionArn"]) if runs else {}
-                raise RuntimeError(
-                    f"no cycle reached its Wait state: {last.get('status')} {last.get('error', '')}"
-                )
 
 
 def salesforce_counts(server: EmulatorServer) -> dict[str, int]:
@@ -123,6 +98,11 @@ def report(
             f"filtered {stats['filtered']:>3}  unchanged {stats['skipped']:>3}  "
             f"pushed {stats.get('pushed', 0):>3}  refused {stats.get('push_failed', 0):>2}  "
             f"in {stats['slices']} slice(s), {stats['api_calls']} API calls"
+        )
+    if run.status != "SUCCEEDED":
+        say(
+            "  not everything synced: its Step Functions execution ends FAILED once it has handed over "
+            "(red in the console, the alarms count it); the chain goes on"
         )
     for result in run.results:
         if result.get("status") != "drained":
@@ -189,9 +169,8 @@ def operate(
     resumed = sfsync("resume") == 0 and not state.is_paused()
     sfsync("resync", "Account")
     resynced = state.watermark("Account") is None and state.watermark("Lead") is not None
-    sfsync("sync-now")
     t0 = time.monotonic()
-    gate.go.release()
+    sfsync("sync-now")  # the waiting chain is stopped and replaced by a cycle that runs now
     gate.reached()
     equal = report(6, state, stores, server, time.monotonic() - t0, kept)
     [run] = state.recent_cycles(1)
@@ -292,7 +271,7 @@ def two_way(
         f"{converted.get('sf_id')} with opportunity {converted.get('opportunity_id')}"
     )
     t0 = time.monotonic()
-    gate.go.release()
+    gate.release()
     gate.reached()
     equal = report(4, state, stores, server, time.monotonic() - t0, kept)
     checks = [(leads[0], "Title", "job_title"), (contacts[0], "Title", "job_title")]
@@ -327,6 +306,8 @@ def two_way(
 
 def main() -> int:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
+    # moto's interpreter logs a Fail state's error as it ends an execution; the demo says it itself
+    logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", type=int, default=10_000, help="records in the seeded org (all objects)")
     parser.add_argument("--slice", type=int, default=500, help="records per sync Lambda call (one slice)")
@@ -414,7 +395,7 @@ def main() -> int:
                 "edited; 5 tasks deleted; 1 contact added to a campaign"
             )
             t0 = time.monotonic()
-            gate.go.release()
+            gate.release()
             gate.reached()
             equal.append(report(2, state, stores, server, time.monotonic() - t0, kept))
 
@@ -434,7 +415,7 @@ def main() -> int:
                 f"{FILTER} turned false (it stops updating, and stays)"
             )
             t0 = time.monotonic()
-            gate.go.release()
+            gate.release()
             gate.reached()
             equal.append(report(3, state, stores, server, time.monotonic() - t0, kept))
             person = people.get(person_id_for(ids[40]))
@@ -449,7 +430,7 @@ def main() -> int:
 
             # cycle 5: nothing changed
             t0 = time.monotonic()
-            gate.go.release()
+            gate.release()
             gate.reached()
             equal.append(report(5, state, stores, server, time.monotonic() - t0, kept))
 
@@ -460,7 +441,7 @@ def main() -> int:
                 say(f"  the local Step Functions interpreter failed a state: {text.strip().splitlines()[-1]}")
             say("\nPausing the sync and letting the chain end ...")
             state.set_paused(True)
-            gate.go.release()
+            gate.release()
             executions = stack.wait_idle(timeout=120)
             say(
                 f"  {len(executions)} cycle executions, all {sorted({e['status'] for e in executions})}; "

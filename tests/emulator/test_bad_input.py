@@ -16,6 +16,7 @@ ARGS = {
     "sobject": "Lead",
     "record_id": "00Q8d0000000zzzAAA",
     "ext_field": "Marketing_Id__c",
+    "field": "No_Such_Field__c",
     "ext_value": "no-such",
     "locator": "01gBOGUS-2000",
     "job_id": "750BOGUS",

@@ -6,7 +6,6 @@ module; one LocalStack (moto + patched Lambda invoke) per test, since moto is pr
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,6 +18,7 @@ from sf_emulator.server import EmulatorServer
 from sfsync.adapters.dynamo import PeopleRepository, StateRepository
 from sfsync.services.marketing import MarketingService
 from sfsync_local.dynamodb_local import DynamoDBLocal
+from sfsync_local.gate import CycleGate
 from sfsync_local.stack import LocalStack
 
 
@@ -33,24 +33,6 @@ def org(request: pytest.FixtureRequest) -> Iterator[EmulatorServer]:
 
 def salesforce_secret(server: EmulatorServer) -> dict[str, Any]:
     return server.sync_secret()
-
-
-class CycleGate:
-    """Holds each cycle at its Wait state until the test lets it go on."""
-
-    def __init__(self) -> None:
-        self._arrived = threading.Semaphore(0)
-        self._go = threading.Semaphore(0)
-
-    def __call__(self, seconds: float, execution: str | None) -> None:
-        self._arrived.release()
-        self._go.acquire(timeout=120)
-
-    def reached(self, timeout: float = 60) -> None:
-        assert self._arrived.acquire(timeout=timeout), "no cycle reached its Wait state in time"
-
-    def release(self) -> None:
-        self._go.release()
 
 
 # -- helpers of the two-way tests -----------------------------------------------------------------
@@ -88,7 +70,7 @@ def last_stats(state: StateRepository, sobject: str) -> dict[str, Any]:
 
 @pytest.fixture
 def gate() -> CycleGate:
-    return CycleGate()
+    return CycleGate(hold_seconds=120)
 
 
 @contextmanager
@@ -102,6 +84,7 @@ def running_stack(
         parameters={"SliceRecords": 300, "SyncObjects": objects, **parameters},
         wait_gate=gate,
     ) as local:
+        gate.stack = local
         yield local
         # end the chain: pause, then let any waiting cycle reach its hand-over and stop there
         StateRepository(local.table_name("StateTable")).set_paused(True)

@@ -12,21 +12,18 @@ its Wait. The secret tests build stacks of their own (their secret is the test's
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
-from moto.stepfunctions.parser.backend.execution import Execution
 
 from sf_emulator.app import Fault
 from sf_emulator.server import EmulatorServer
 from sfsync.adapters.dynamo import StateRepository
 from sfsync_local.dynamodb_local import DynamoDBLocal
+from sfsync_local.gate import CycleGate
 from sfsync_local.stack import LocalStack
 from tests.integration.conftest import running_stack
 
@@ -36,51 +33,17 @@ CONSOLE_INPUT = {"Comment": "Insert your JSON here"}  # what the console's "Star
 pytestmark = pytest.mark.timeout(180)
 
 
-class Gate:
-    """Holds each cycle at its Wait until the test lets one go on; an execution stopped while held
-    (from the console, or by a sync now) leaves the gate at once, as Step Functions ends its Wait."""
-
-    def __init__(self) -> None:
-        self.stopped: set[str] = set()  # executions stopped (moto shows ABORTED once they leave)
-        self._arrived = threading.Semaphore(0)
-        self._go = threading.Semaphore(0)
-
-    def __call__(self, seconds: float, execution: str | None) -> None:
-        self._arrived.release()
-        deadline = time.monotonic() + 120
-        while not self._go.acquire(timeout=0.05):
-            if time.monotonic() > deadline or execution in self.stopped:
-                return
-
-    @contextmanager
-    def noticing_stops(self) -> Iterator[None]:
-        original = Execution.stop
-
-        def stop(execution: Execution, *args: Any, **kwargs: Any) -> None:
-            self.stopped.add(execution.exec_arn)
-            original(execution, *args, **kwargs)
-
-        with mock.patch.object(Execution, "stop", stop):
-            yield
-
-    def reached(self, timeout: float = 60) -> None:
-        assert self._arrived.acquire(timeout=timeout), "no cycle reached its Wait state in time"
-
-    def release(self) -> None:
-        self._go.release()
-
-
 @pytest.fixture(scope="module")
-def shared(dynamodb_local: DynamoDBLocal, org: EmulatorServer) -> Iterator[tuple[LocalStack, Gate]]:
-    gate = Gate()
-    with gate.noticing_stops(), running_stack(dynamodb_local, org, gate, "Lead", {}) as local:  # type: ignore[arg-type]
+def shared(dynamodb_local: DynamoDBLocal, org: EmulatorServer) -> Iterator[tuple[LocalStack, CycleGate]]:
+    gate = CycleGate(hold_seconds=120)
+    with running_stack(dynamodb_local, org, gate, "Lead", {}) as local:
         assert local.fire_rule("DispatcherFunction", "KeepAlive")["started"] is True
         gate.reached()
         yield local, gate
 
 
 @pytest.fixture
-def stack(shared: tuple[LocalStack, Gate]) -> Iterator[LocalStack]:
+def stack(shared: tuple[LocalStack, CycleGate]) -> Iterator[LocalStack]:
     local = shared[0]
     assert len(the_chain(local)) == 1, "the test does not begin with one chain"
     yield local
@@ -88,7 +51,7 @@ def stack(shared: tuple[LocalStack, Gate]) -> Iterator[LocalStack]:
 
 
 @pytest.fixture
-def gate(shared: tuple[LocalStack, Gate]) -> Gate:
+def gate(shared: tuple[LocalStack, CycleGate]) -> CycleGate:
     return shared[1]
 
 
@@ -111,7 +74,7 @@ def last_started(stack: LocalStack) -> str:
     return str(started[-1]["execution_arn"])
 
 
-def kill_the_chain(stack: LocalStack, gate: Gate, state: StateRepository) -> None:
+def kill_the_chain(stack: LocalStack, gate: CycleGate, state: StateRepository) -> None:
     """End the chain the clean way (a pause at its hand-over), then resume: no chain is alive."""
     [chain] = the_chain(stack)
     state.set_paused(True)
@@ -123,7 +86,7 @@ def kill_the_chain(stack: LocalStack, gate: Gate, state: StateRepository) -> Non
 
 # -- 1. a console start ---------------------------------------------------------------------------
 def test_a_console_start_with_no_chain_alive_becomes_the_chain(
-    stack: LocalStack, gate: Gate, state: StateRepository
+    stack: LocalStack, gate: CycleGate, state: StateRepository
 ) -> None:
     # given no chain alive (a new deploy before the first schedule, or a chain paused then resumed)
     kill_the_chain(stack, gate, state)
@@ -138,7 +101,7 @@ def test_a_console_start_with_no_chain_alive_becomes_the_chain(
 
 @pytest.mark.parametrize("console_input", [CONSOLE_INPUT, {}])
 def test_a_console_start_while_the_chain_waits_syncs_now_and_keeps_one_chain(
-    stack: LocalStack, gate: Gate, state: StateRepository, console_input: dict[str, Any]
+    stack: LocalStack, gate: CycleGate, state: StateRepository, console_input: dict[str, Any]
 ) -> None:
     # given the chain waiting between cycles
     [waiting] = the_chain(stack)
@@ -153,7 +116,7 @@ def test_a_console_start_while_the_chain_waits_syncs_now_and_keeps_one_chain(
 
 
 def test_a_console_start_while_paused_ends_cleanly_and_records_nothing(
-    stack: LocalStack, gate: Gate, state: StateRepository
+    stack: LocalStack, gate: CycleGate, state: StateRepository
 ) -> None:
     [chain] = the_chain(stack)
     cycles = state.recent_cycles(3)
@@ -173,7 +136,7 @@ def test_a_console_start_while_paused_ends_cleanly_and_records_nothing(
 # -- 2. a console stop ----------------------------------------------------------------------------
 @pytest.mark.parametrize("trigger", ["ManualTrigger", "KeepAlive"])
 def test_a_chain_stopped_from_the_console_while_it_waits_is_replaced_by_the_next_trigger(
-    stack: LocalStack, gate: Gate, state: StateRepository, trigger: str
+    stack: LocalStack, gate: CycleGate, state: StateRepository, trigger: str
 ) -> None:
     [waiting] = the_chain(stack)
     # given the operator stopping the waiting chain from the console
@@ -190,7 +153,7 @@ def test_a_chain_stopped_from_the_console_while_it_waits_is_replaced_by_the_next
 
 
 def test_a_chain_stopped_from_the_console_mid_cycle_is_replaced_and_its_cycle_closed(
-    stack: LocalStack, gate: Gate, state: StateRepository
+    stack: LocalStack, gate: CycleGate, state: StateRepository
 ) -> None:
     [waiting] = the_chain(stack)
     # given the operator stopping the next cycle from the console while it syncs
@@ -221,7 +184,7 @@ def test_a_chain_stopped_from_the_console_mid_cycle_is_replaced_and_its_cycle_cl
 
 # -- 3. sync now ----------------------------------------------------------------------------------
 def test_sync_now_while_the_chain_waits_starts_a_cycle_now_and_keeps_one_chain(
-    stack: LocalStack, gate: Gate, state: StateRepository
+    stack: LocalStack, gate: CycleGate, state: StateRepository
 ) -> None:
     [waiting] = the_chain(stack)
     # when the operator asks for a sync now (the event the operator CLI sends), the chain waiting
@@ -240,7 +203,7 @@ def test_sync_now_while_the_chain_waits_starts_a_cycle_now_and_keeps_one_chain(
 
 
 def test_sync_now_while_a_cycle_runs_starts_nothing(
-    stack: LocalStack, gate: Gate, state: StateRepository
+    stack: LocalStack, gate: CycleGate, state: StateRepository
 ) -> None:
     [waiting] = the_chain(stack)
     answers: list[dict[str, Any]] = []
@@ -263,7 +226,7 @@ def test_sync_now_while_a_cycle_runs_starts_nothing(
 
 # -- 4. a cycle with failures ends FAILED, and the chain goes on ------------------------------------
 def test_a_cycle_whose_every_object_failed_ends_failed_and_the_chain_goes_on(
-    stack: LocalStack, gate: Gate, org: EmulatorServer, state: StateRepository
+    stack: LocalStack, gate: CycleGate, org: EmulatorServer, state: StateRepository
 ) -> None:
     [first] = the_chain(stack)
     # given a change to sync, and Salesforce refusing every query of the next cycle (a permission removed)

@@ -8,8 +8,8 @@ It hooks botocore's events (``before-parameter-build``, ``before-call`` and ``af
 afterwards carries them: boto3's, and the one pynamodb opens per thread. pynamodb asks for
 ``ReturnConsumedCapacity: TOTAL`` on every item operation and DynamoDB Local answers with it, so
 capacity is DynamoDB's own count. :class:`HttpTimer` times the requests sent to the emulated org;
-:class:`CycleGate` holds each cycle at its Wait state; :func:`stdout_for_results_only` keeps the
-functions' log lines off stdout; :func:`warm_up` gets DynamoDB Local's JIT past its slow start.
+:func:`stdout_for_results_only` keeps the functions' log lines off stdout; :func:`warm_up` gets
+DynamoDB Local's JIT past its slow start.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from botocore import handlers
 __all__ = [
     "READ_OPERATIONS",
     "WRITE_OPERATIONS",
-    "CycleGate",
     "DynamoDBMeter",
     "HttpTimer",
     "OperationStats",
@@ -221,36 +220,6 @@ class DynamoDBMeter:
                 stats.items += count
                 stats.unprocessed += unprocessed
                 stats.capacity += capacity.get(name, 0.0)
-
-
-class CycleGate:
-    """A ``wait_gate`` for :class:`~sfsync_local.stack.LocalStack`: holds each cycle at its Wait state.
-
-    :meth:`reached` blocks until a cycle arrives at its Wait (and raises with the execution's error
-    if the chain ended instead); :meth:`release` lets the waiting cycle hand over to the next one.
-    """
-
-    def __init__(self) -> None:
-        self._arrived = threading.Semaphore(0)
-        self._go = threading.Semaphore(0)
-        self.stack: Any = None
-
-    def __call__(self, seconds: float, execution_arn: str | None) -> None:
-        self._arrived.release()
-        self._go.acquire(timeout=1800)
-
-    def release(self) -> None:
-        self._go.release()
-
-    def reached(self, timeout: float = 1800) -> None:
-        deadline = time.monotonic() + timeout
-        while not self._arrived.acquire(timeout=0.2):
-            running = self.stack.executions("RUNNING") if self.stack is not None else [1]
-            if not running or time.monotonic() > deadline:
-                executions = self.stack.executions() if self.stack is not None else []
-                last = executions[-1] if executions else {}
-                error = self.stack.describe(last["executionArn"]).get("error") if last else None
-                raise RuntimeError(f"no cycle reached its Wait state: {last.get('status')} {error or ''}")
 
 
 @contextmanager

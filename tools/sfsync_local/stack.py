@@ -206,7 +206,9 @@ class LocalStack:
     :param wait_scale: Wait states sleep ``seconds * wait_scale`` (recorded in :attr:`waits`).
     :param wait_gate: called as ``wait_gate(seconds, execution_arn)`` by every Wait state before its
         (scaled) sleep, in the execution's thread: a test can hold a cycle at its Wait (e.g. on a
-        semaphore) until it lets it go on. Also settable later as :attr:`wait_gate`.
+        semaphore) until it lets it go on. Also settable later as :attr:`wait_gate`. A gate with a
+        ``stopped(execution_arn)`` method is told when an execution stops (it should let it go):
+        :class:`~sfsync_local.gate.CycleGate` is one.
     :param retry_scale: Retry back-off sleeps are scaled by this (default: ``wait_scale``).
     :param function_timeouts: seconds the fake context counts down from, by logical id (default: the
         template's ``Timeout``). Nothing is killed: it only drives ``get_remaining_time_in_millis``.
@@ -943,6 +945,18 @@ class LocalStack:
             with stack._invoke_lock:
                 return original_client_for(*args, **kwargs)
 
+        from moto.stepfunctions.parser.backend.execution import Execution
+
+        original_stop = Execution.stop
+
+        def stop(execution: Any, *args: Any, **kwargs: Any) -> Any:
+            # Step Functions ends a stopped execution's Wait at once: a gate holding it lets it go.
+            answer = original_stop(execution, *args, **kwargs)
+            stopped = getattr(stack.wait_gate, "stopped", None)
+            if stopped is not None:
+                stopped(execution.exec_arn)
+            return answer
+
         time_shim = types.SimpleNamespace(sleep=scaled_sleep, time=time.time, monotonic=time.monotonic)
         self._exit.enter_context(mock.patch.object(ExecutionState, "_from_error", from_error))
         self._exit.enter_context(mock.patch.object(lambda_eval_utils, "boto_client_for", client_for))
@@ -950,6 +964,7 @@ class LocalStack:
         self._exit.enter_context(mock.patch.object(LambdaFunction, "invoke", function_invoke))
         self._exit.enter_context(mock.patch.object(WaitFunction, "_wait_interval", wait_interval))
         self._exit.enter_context(mock.patch.object(retrier_decl, "time", time_shim))
+        self._exit.enter_context(mock.patch.object(Execution, "stop", stop))
         self._exit.enter_context(
             mock.patch.object(StepFunctionsParserBackend, "start_execution", start_execution)
         )
