@@ -118,7 +118,10 @@ def test_an_org_without_the_external_id_is_told_to_create_it(own_org: EmulatorSe
         ("{not json", "the Salesforce secret is not JSON"),
         ('["client_credentials"]', "the Salesforce secret is not a JSON object"),
         ({"login_url": "https://x.example"}, "the Salesforce secret has no auth"),
-        ({"auth": "password"}, "the Salesforce secret names an unknown auth flow"),
+        (
+            {"auth": "password"},
+            "the Salesforce secret names an unknown auth flow (use client_credentials or jwt_bearer)",
+        ),
         (
             {"auth": "jwt_bearer", "login_url": "https://x.example", "client_id": "kept-private"},
             "the Salesforce secret lacks username, private_key (needed by the jwt_bearer flow)",

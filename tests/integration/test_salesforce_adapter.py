@@ -143,7 +143,7 @@ def test_a_login_url_that_is_not_https_is_refused_before_any_request(
 ) -> None:
     # given a secret whose login_url would send the credentials over plain HTTP (or nowhere)
     # when the client is built, then it refuses, naming the problem, and nothing was sent
-    with pytest.raises(FatalError, match="login_url must be an https:// URL"):
+    with pytest.raises(FatalError, match="has a login_url that is not an https:// URL"):
         client(server, login_url=login_url)
     assert emu.api_calls == 0
 

@@ -57,7 +57,7 @@ def test_an_empty_secret_fails_the_plan_naming_the_secret_and_the_shape_to_put(
         assert cause["errorType"] == "FatalError"
         message = cause["errorMessage"]
         assert message.startswith(f"the Salesforce secret {stack.secret_arns['SalesforceSecret']} ")
-        assert ("is empty: put" in message) or ("lacks login_url, client_id, client_secret: put" in message)
+        assert ("is empty: put" in message) or ("lacks login_url, client_id, client_secret" in message)
         assert '{"auth": "client_credentials", "login_url": ' in message
         # and no cycle record is left RUNNING (none is written), and the next check tries again
         assert state.recent_cycles(5) == []

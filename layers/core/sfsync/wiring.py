@@ -8,7 +8,6 @@ each other's configuration.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -24,9 +23,10 @@ from .adapters.dynamo import PeopleRepository, StateRepository
 from .adapters.idempotency import IdempotentActions
 from .adapters.lambdas import DispatcherTrigger
 from .adapters.records import RecordsRepository
-from .adapters.salesforce import CREDENTIALS_SHAPE, SalesforceClient, check_credentials
+from .adapters.salesforce import SalesforceClient, check_credentials
 from .adapters.stepfunctions import StepFunctionsExecutions
 from .config import Settings
+from .domain import credentials as secret_rules
 from .domain.chain import CycleMachine
 from .domain.merge import FieldPolicy, policy_from
 from .errors import FatalError
@@ -137,21 +137,11 @@ def salesforce_credentials(secret_arn: str, *, fresh: bool = False) -> dict[str,
             credentials_refused("secret_empty")
             raise FatalError(
                 f"the Salesforce secret {secret_arn} is empty (it has no value yet) or does not exist: "
-                f"put {CREDENTIALS_SHAPE}"
+                f"{secret_rules.fix()}"
             ) from exc
         credentials_refused("secret_unreadable")
         raise FatalError(f"cannot read the Salesforce secret {secret_arn}: {exc}") from exc
-    text = value.decode() if isinstance(value, bytes) else str(value or "")
-    if not text.strip():
-        return check_credentials(None, secret_arn)
-    try:
-        creds = json.loads(text)
-    except ValueError:
-        credentials_refused("secret_not_json")
-        raise FatalError(
-            f"the Salesforce secret {secret_arn} is not valid JSON: put {CREDENTIALS_SHAPE}"
-        ) from None
-    return check_credentials(creds, secret_arn)
+    return check_credentials(value, secret_arn)
 
 
 @cache

@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import quote_plus, urlparse
+from urllib.parse import quote_plus
 
 import jwt
 import requests
@@ -23,6 +23,7 @@ from simple_salesforce.exceptions import SalesforceError as LibraryError
 from simple_salesforce.exceptions import SalesforceExpiredSession
 from simple_salesforce.format import format_soql
 
+from ..domain import credentials as secret_rules
 from ..domain.cursor import Position, TailMark, Window, soql_literal
 from ..domain.records import FieldInfo
 from ..errors import DeferredError, FatalError, RetriableError
@@ -46,46 +47,16 @@ BUDGET_RECHECK_SECONDS = 300.0  # one cycle period (the template's CycleWaitSeco
 CREDENTIALS_REFUSED = frozenset(
     {"invalid_client", "invalid_client_id", "invalid_grant", "unauthorized_client"}
 )
-CREDENTIALS_SHAPE = (
-    '{"auth": "client_credentials", "login_url": "https://MyDomain.my.salesforce.com", '
-    '"client_id": "<consumer key>", "client_secret": "<consumer secret>"} or {"auth": "jwt_bearer", '
-    '"login_url": ..., "client_id": ..., "username": "<sync user>", "private_key": "<PEM>"}'
-)
 
 
-def check_credentials(credentials: Any, name: str = "") -> dict[str, Any]:
-    """The secret's JSON as the client needs it, or FatalError naming what is wrong and the shape to
-    put (``name``, the secret's ARN, names it in the message; never its value). A refusal is counted
-    (``CredentialsRefused``) with a short reason."""
-    name = f"{name} " if name else ""
-    if credentials is None or credentials == "" or credentials == {}:
-        raise _refused("secret_empty", f"the Salesforce secret {name}is empty: put {CREDENTIALS_SHAPE}")
-    if not isinstance(credentials, dict):
-        raise _refused(
-            "secret_not_object", f"the Salesforce secret {name}is not a JSON object: put {CREDENTIALS_SHAPE}"
-        )
-    missing = [k for k in ("auth", "login_url", "client_id") if not credentials.get(k)]
-    if credentials.get("auth") == "client_credentials" and not credentials.get("client_secret"):
-        missing.append("client_secret")
-    if credentials.get("auth") == "jwt_bearer":
-        missing += [k for k in ("username", "private_key") if not credentials.get(k)]
-    if missing:
-        raise _refused(
-            "secret_incomplete",
-            f"the Salesforce secret {name}lacks {', '.join(missing)}: put {CREDENTIALS_SHAPE}",
-        )
-    if credentials["auth"] not in ("client_credentials", "jwt_bearer"):
-        raise _refused(
-            "unknown_auth",
-            f"unknown auth {credentials['auth']!r} in the Salesforce secret {name}"
-            "(use client_credentials or jwt_bearer)",
-        )
-    if not _https(str(credentials["login_url"])):
-        raise _refused(
-            "login_url_not_https",
-            "the Salesforce secret's login_url must be an https:// URL: the sync never sends "
-            "credentials over plain HTTP",
-        )
+def check_credentials(value: Any, name: str = "") -> dict[str, Any]:
+    """The secret's value (its text, or JSON already parsed) as the client's credentials, or
+    FatalError naming what is wrong and the shape to put (``name``, the secret's ARN, names it in the
+    message; never its value). A refusal is counted (``CredentialsRefused``) with a short reason."""
+    credentials, problem = secret_rules.parse(value)
+    if problem is not None:
+        name = f"{name} " if name else ""
+        raise _refused(problem.reason, f"the Salesforce secret {name}{problem.what}: {problem.fix}")
     return credentials
 
 
@@ -115,11 +86,6 @@ def _json(response: requests.Response) -> Any:
         return response.json()
     except ValueError:
         return None
-
-
-def _https(url: str) -> bool:
-    parsed = urlparse(url)
-    return parsed.scheme == "https" and bool(parsed.hostname)
 
 
 class SalesforceClient:
@@ -284,7 +250,7 @@ class SalesforceClient:
             if isinstance(refusal, FatalError):  # not a 5xx or a limit: the credentials were refused
                 credentials_refused(refusal.code or f"http_{response.status_code}")
             raise refusal
-        if not _https(str(body.get("instance_url", ""))):
+        if not secret_rules.is_https(str(body.get("instance_url", ""))):
             raise FatalError(
                 "Salesforce's login answered an instance_url that is not https: the sync never sends "
                 "the session over plain HTTP"

@@ -35,22 +35,17 @@ written anywhere; no secret value appears in a Problem. Costs ``len(objects) + 1
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlparse
 
+from ..domain import credentials as secret_rules
 from ..domain.synced_fields import MARKETING_ID as MARKETING_ID_FIELD
 from ..domain.synced_fields import REQUIRED_FIELDS, SchemaDrift
 from ..errors import DeferredError, SyncError
 from ..ports import OrgChecksPort
 
-FLOW_KEYS = {
-    "client_credentials": ("login_url", "client_id", "client_secret"),
-    "jwt_bearer": ("login_url", "client_id", "username", "private_key"),
-}
 FIELD_ACCESS_FIX = (
     "grant the sync user's permission set Read access to {field} (Setup > Object Manager > {obj} > "
     "Fields > {name} > Set Field-Level Security)"
@@ -122,29 +117,10 @@ def check_secret(
                 "check that the stack's SalesforceSecret exists and that the caller may read it",
             )
         ]
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return None, [_secret("is empty", _secret_fix())]
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return None, [_secret("is not JSON", _secret_fix())]
-    if not isinstance(raw, Mapping):
-        return None, [_secret("is not a JSON object", _secret_fix())]
-    creds = dict(raw)
-    auth = creds.get("auth")
-    if auth not in FLOW_KEYS:
-        what = "has no auth" if not auth else "names an unknown auth flow"
-        return None, [_secret(what, _secret_fix())]
-    missing = [key for key in FLOW_KEYS[str(auth)] if not creds.get(key)]
-    if missing:
-        return None, [
-            _secret(f"lacks {', '.join(missing)} (needed by the {auth} flow)", _secret_fix(str(auth)))
-        ]
-    login = urlparse(str(creds["login_url"]))
-    if login.scheme != "https" or not login.hostname:
-        return None, [_secret("has a login_url that is not an https:// URL", _secret_fix(str(auth)))]
-    return creds, []
+    credentials, problem = secret_rules.parse(raw)
+    if problem is not None:
+        return None, [_secret(problem.what, problem.fix)]
+    return credentials, []
 
 
 def _check_org(
@@ -329,15 +305,3 @@ def _check_drift(sobject: str, drift: Callable[[str], SchemaDrift]) -> list[Prob
 
 def _secret(what: str, fix: str) -> Problem:
     return Problem(Check.SECRET, "secret", f"the Salesforce secret {what}", fix)
-
-
-def _secret_fix(auth: str | None = None) -> str:
-    login = '"login_url": "https://<my-domain>.my.salesforce.com"'
-    flows = {
-        "client_credentials": f'{{"auth": "client_credentials", {login}, "client_id": "...", '
-        '"client_secret": "..."}',
-        "jwt_bearer": f'{{"auth": "jwt_bearer", {login}, "client_id": "...", "username": "...", '
-        '"private_key": "-----BEGIN PRIVATE KEY-----..."}',
-    }
-    shown = [flows[auth]] if auth in flows else list(flows.values())
-    return "put the connected app's credentials in the secret as JSON: " + " or ".join(shown)
