@@ -35,6 +35,18 @@ def salesforce_secret(server: EmulatorServer) -> dict[str, Any]:
     return server.sync_secret()
 
 
+def the_chain(stack: LocalStack) -> list[str]:
+    """The executions that have not ended (the chain's current one, if it is alive)."""
+    return [e["executionArn"] for e in stack.executions("RUNNING")]
+
+
+def one_chain(stack: LocalStack) -> Iterator[LocalStack]:
+    """For a module's shared stack: each test begins and ends with exactly one chain alive."""
+    assert len(the_chain(stack)) == 1, "the test does not begin with one chain"
+    yield stack
+    assert len(the_chain(stack)) == 1, "the test leaves no single chain for the next"
+
+
 # -- helpers of the two-way tests -----------------------------------------------------------------
 def first_copy(stack: LocalStack, gate: CycleGate) -> None:
     assert stack.fire_rule("DispatcherFunction", "KeepAlive")["started"] is True

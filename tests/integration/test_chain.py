@@ -27,7 +27,7 @@ from sfsync.adapters.dynamo import StateRepository
 from sfsync.errors import RetriableError
 from sfsync_local.dynamodb_local import DynamoDBLocal
 from sfsync_local.stack import FunctionError, LocalStack
-from tests.integration.conftest import CycleGate, first_copy, running_stack
+from tests.integration.conftest import CycleGate, first_copy, one_chain, running_stack, the_chain
 
 ORG_SIZE = 200  # the chain is under test, not the copy
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -45,20 +45,12 @@ def shared(dynamodb_local: DynamoDBLocal, org: EmulatorServer) -> Iterator[tuple
 
 @pytest.fixture
 def stack(shared: tuple[LocalStack, CycleGate]) -> Iterator[LocalStack]:
-    local = shared[0]
-    assert len(the_chain(local)) == 1, "the test does not begin with one chain"
-    yield local
-    assert len(the_chain(local)) == 1, "the test leaves no single chain for the next"
+    yield from one_chain(shared[0])
 
 
 @pytest.fixture
 def gate(shared: tuple[LocalStack, CycleGate]) -> CycleGate:
     return shared[1]
-
-
-def the_chain(stack: LocalStack) -> list[str]:
-    """The executions that have not ended (the chain's current one, if it is alive)."""
-    return [e["executionArn"] for e in stack.executions("RUNNING")]
 
 
 def last_started(stack: LocalStack) -> str:

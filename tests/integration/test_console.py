@@ -25,7 +25,7 @@ from sfsync.adapters.dynamo import StateRepository
 from sfsync_local.dynamodb_local import DynamoDBLocal
 from sfsync_local.gate import CycleGate
 from sfsync_local.stack import LocalStack
-from tests.integration.conftest import running_stack
+from tests.integration.conftest import one_chain, running_stack, the_chain
 
 ORG_SIZE = 200
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -44,20 +44,12 @@ def shared(dynamodb_local: DynamoDBLocal, org: EmulatorServer) -> Iterator[tuple
 
 @pytest.fixture
 def stack(shared: tuple[LocalStack, CycleGate]) -> Iterator[LocalStack]:
-    local = shared[0]
-    assert len(the_chain(local)) == 1, "the test does not begin with one chain"
-    yield local
-    assert len(the_chain(local)) == 1, "the test leaves no single chain for the next"
+    yield from one_chain(shared[0])
 
 
 @pytest.fixture
 def gate(shared: tuple[LocalStack, CycleGate]) -> CycleGate:
     return shared[1]
-
-
-def the_chain(stack: LocalStack) -> list[str]:
-    """The executions that have not ended."""
-    return [e["executionArn"] for e in stack.executions("RUNNING")]
 
 
 def holder(state: StateRepository) -> str | None:

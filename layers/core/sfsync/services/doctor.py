@@ -1,17 +1,6 @@
 """The preflight (``sfsync doctor``): what stops the sync from working, each named with its fix.
 
-Signature, for the CLI and the operator Lambda::
-
-    run(
-        *,
-        read_secret: Callable[[], str | Mapping[str, Any] | None],
-        salesforce: Callable[[dict[str, Any]], OrgChecksPort],
-        objects: Sequence[str],
-        api_version: str = "59.0",
-        budget_share: float = 0.9,
-        resources: Mapping[str, Callable[[], bool]] | None = None,
-        drift: Callable[[str], SchemaDrift] | None = None,
-    ) -> list[Problem]
+Called by the operator Lambda (``sfsync doctor``) as :func:`run`, its collaborators passed in:
 
 - ``read_secret``: the Salesforce secret's value (its JSON text, or the parsed object); raising
   means it cannot be read (a Problem, not an exception).
@@ -29,8 +18,7 @@ flow needs, an https ``login_url``); login; the API version; each object's acces
 the sync needs (``REQUIRED_FIELDS``), the ``Marketing_Id__c`` external id and its uniqueness; the
 daily API headroom; the stack's resources; fields dropped by schema drift. A check that cannot run
 because an earlier one failed (no login without a secret; no describe once the API budget is used
-up) is not reported twice. Nothing is
-written anywhere; no secret value appears in a Problem. Costs ``len(objects) + 1`` API calls.
+up) is not reported twice. Nothing is written anywhere; no secret value appears in a Problem. Costs ``len(objects) + 1`` API calls.
 """
 
 from __future__ import annotations
