@@ -18,7 +18,8 @@ flow needs, an https ``login_url``); login; the API version; each object's acces
 the sync needs (``REQUIRED_FIELDS``), the ``Marketing_Id__c`` external id and its uniqueness; the
 daily API headroom; the stack's resources; fields dropped by schema drift. A check that cannot run
 because an earlier one failed (no login without a secret; no describe once the API budget is used
-up) is not reported twice. Nothing is written anywhere; no secret value appears in a Problem. Costs ``len(objects) + 1`` API calls.
+up) is not reported twice. Nothing is written anywhere; no secret value appears in a Problem.
+Costs ``len(objects) + 1`` API calls.
 """
 
 from __future__ import annotations
