@@ -120,3 +120,15 @@ def test_identity_reads_are_strongly_consistent(tables: LocalStack) -> None:
         repo.lookup([pid], full=False)
     assert len(sent) == 2
     assert all(t["ConsistentRead"] for p in sent for t in p["RequestItems"].values())
+
+
+def test_many_units_at_once_refuse_exactly_the_stale_ones(people: PeoplePort) -> None:
+    # more units than one transaction holds (the adapter sends several, side by side)
+    ids = [new_id() for _ in range(260)]
+    stale = set(ids[::37])
+    people.save([person(pid) for pid in stale])  # written by someone else meanwhile
+    conflicts = people.save([person(pid, city="Porto") for pid in ids])  # each written only where nothing is
+    assert sorted(conflicts) == sorted(stale)
+    stored = people.lookup(ids)
+    assert len(stored) == len(ids)
+    assert all(stored[pid].fields.get("city") == ("Porto" if pid not in stale else None) for pid in ids)

@@ -86,3 +86,11 @@ def test_restarting_an_object_drops_its_watermark_and_window_and_no_other(state:
     assert state.watermark(restarted) is None and state.cursor(restarted) is None
     assert state.watermark(other) == mark.stamp
     assert state.restart_object(an_object()) is False
+
+
+def test_a_first_copy_size_is_kept_per_object(state: StatePort) -> None:
+    counted, other = an_object(), an_object()
+    assert state.first_copy_size(counted) is None
+    state.save_first_copy_size(counted, 1_234)
+    state.save_first_copy_size(counted, 1_250)  # counted again when a copy starts again
+    assert state.first_copy_size(counted) == 1_250 and state.first_copy_size(other) is None

@@ -305,6 +305,21 @@ def test_probe_counts_newer_rows_and_marks_the_tail_in_one_call(
     assert restamped.newer == lead_again.newer and restamped.tail != lead_again.tail
 
 
+def test_describes_and_counts_go_by_composite(server: EmulatorServer, emu: Emulator) -> None:
+    objects = ["Lead", "Contact", "Account", "Opportunity", "Task", "Event", "Campaign"]
+    for i in range(3):
+        emu.org.create("Lead", {"LastName": f"Counted{i}", "Company": "Acme"}, emu.admin_user_id)
+    sf = client(server)
+    sf.login()
+    calls = emu.api_calls
+    fields, sizes = sf.describe_and_count([*objects, "Nope__c"], [*objects, "Nope__c"])
+    # 8 counts, 5 a call, the describes filling the room left: 2 Composite calls, each one API call
+    assert emu.api_calls - calls == 2
+    assert set(fields) == set(sizes) == set(objects)  # the object Salesforce refuses is left out
+    assert sizes == {o: len(emu.visible_records(o)) for o in objects} and sizes["Lead"] >= 3
+    assert {f.name for f in fields["Lead"]} == {f.name for f in sf.describe_fields("Lead")}
+
+
 def test_probe_of_an_unknown_object_fails_that_object_alone(server: EmulatorServer, emu: Emulator) -> None:
     from sfsync.ports import Watermark
 

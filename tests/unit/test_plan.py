@@ -10,7 +10,7 @@ import pytest
 
 from sfsync.domain.chain import CycleMachine
 from sfsync.domain.cursor import TailMark
-from sfsync.errors import DeferredError, FatalError
+from sfsync.errors import DeferredError, FatalError, RetriableError
 from sfsync.ports import Watermark
 from sfsync.services.plan import Planner
 from tests.unit.builders import lead_row
@@ -41,11 +41,26 @@ def synced(state: FakeState, sf: FakeSalesforce, sobject: str, stamp: str, tail_
     state.complete_window(sobject, Watermark(stamp, tail_start, tail.count, tail.fingerprint))
 
 
-def test_objects_never_synced_are_planned_without_asking_salesforce() -> None:
+def test_objects_never_synced_are_planned_without_a_probe_and_described_in_one_call() -> None:
     state, sf = FakeState(), FakeSalesforce()
+    sf.put({"Id": "00Q000000000001", "SystemModstamp": "2026-01-01T00:00:00.000Z", "LastName": "A"})
     plan = planner(state, sf).plan(ARN, "x")
     assert plan["objects"] == ["Lead", "Contact"]
-    assert sf.calls == 0
+    assert sf.calls == 1  # no probe: one Composite call describes both and counts their records
+    assert state.described("Lead") is not None and state.described("Contact") is not None
+    assert (state.first_copy_size("Lead"), state.first_copy_size("Contact")) == (1, 0)
+    again = planner(state, sf).plan(ARN, "y")  # the same first copies, still unfinished: described
+    assert again["objects"] == ["Lead", "Contact"] and sf.calls == 2  # counted again, not described
+
+
+def test_a_plan_that_cannot_prefetch_still_syncs_and_each_slice_asks() -> None:
+    state, sf = FakeState(), FakeSalesforce()
+    sf.describe_and_count = lambda describe, count: (_ for _ in ()).throw(  # type: ignore[method-assign]
+        RetriableError("Salesforce is unavailable")
+    )
+    plan = planner(state, sf).plan(ARN, "x")
+    assert plan["objects"] == ["Lead", "Contact"]
+    assert state.described("Lead") is None and state.first_copy_size("Lead") is None
 
 
 def test_an_idle_cycle_asks_once_and_syncs_nothing() -> None:
@@ -110,7 +125,8 @@ def test_a_quiet_object_is_planned_when_its_watermark_is_older_than_salesforce_k
     # when the sync starts again, then the object is synced without asking: its window starts with a
     # reconcile pass, which must not wait for the probe to see a change
     plan = planner(state, sf, ("Lead",)).plan(ARN, "x")
-    assert plan["objects"] == ["Lead"] and sf.calls == 0
+    assert plan["objects"] == ["Lead"] and sf.calls == 1  # its describe, taken for the slice; no probe
+    assert state.described("Lead") is not None
 
 
 def test_an_unfinished_window_is_always_planned() -> None:
@@ -121,7 +137,8 @@ def test_an_unfinished_window_is_always_planned() -> None:
 
     state.save_cursor(Cursor("Lead", "c0", Window(None, "2026-11-20T11:59:00.000+0000")))
     assert planner(state, sf, ("Lead",)).plan(ARN, "x")["objects"] == ["Lead"]
-    assert sf.calls == 0
+    assert sf.calls == 1  # its describe, taken for the slice; no probe, and no count (not a new copy)
+    assert state.first_copy_size("Lead") is None
 
 
 def test_api_limit_during_the_probe_syncs_nothing_and_says_why() -> None:

@@ -251,6 +251,30 @@ def test_first_copy_reads_a_bulk_job_page_by_page_then_deletes_it(sf, state, peo
     assert "Lead" not in state.cursors and state.watermarks["Lead"]
 
 
+@pytest.mark.parametrize(
+    ("counted", "rows", "jobs"),
+    [
+        (None, 2, 1),  # not counted by the plan: a Bulk job, as ever
+        (2, 2, 0),  # counted and smaller than a slice: one REST query, no job
+        (2, 7, 1),  # grew past a slice since it was counted: REST reads a slice, Bulk the rest
+        (5, 5, 1),  # as large as a slice: a Bulk job
+    ],
+)
+def test_a_first_copy_the_plan_counted_small_is_read_by_rest(
+    sf, state, people, clock, counted: int | None, rows: int, jobs: int
+) -> None:
+    from tests.unit.fakes import FakeBulk
+
+    for second in range(rows):
+        sf.put(lead_row(stamp(second)))
+    if counted is not None:
+        state.save_first_copy_size("Lead", counted)
+    bulk = FakeBulk(sf, polls_until_complete=1)
+    drain(bulk_service(sf, state, people, clock, bulk, slice_records=5))
+    assert len(people.people) == rows and len(bulk.jobs) == jobs
+    assert "Lead" not in state.cursors and state.watermarks["Lead"]
+
+
 def test_a_job_still_running_yields_an_empty_slice_that_asks_for_more(sf, state, people, clock) -> None:
     from tests.unit.fakes import FakeBulk
 

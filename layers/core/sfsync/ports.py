@@ -182,6 +182,13 @@ class SalesforcePort(Protocol):
         """The fields of ``sobject`` the sync user can see (one API call)."""
         ...
 
+    def describe_and_count(
+        self, describe: Sequence[str], count: Sequence[str]
+    ) -> tuple[dict[str, list[FieldInfo]], dict[str, int]]:
+        """Describes of ``describe`` and record counts of ``count``, batched (one API call for 25
+        subrequests, 5 of them counts); an object Salesforce refuses is left out."""
+        ...
+
     def update_records(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
         """Update records by Id: sObject Collections of 200, five to a Composite request (one API
         call per 1,000 records); one result per record, in order; a refused record fails alone."""
@@ -311,6 +318,13 @@ class StatePort(Protocol):
         ...
 
     def save_described(self, sobject: str, taken_at: str, fields: list[FieldInfo]) -> None: ...
+
+    def first_copy_size(self, sobject: str) -> int | None:
+        """The records of ``sobject`` the sync user saw when its first copy was planned (None: not
+        counted)."""
+        ...
+
+    def save_first_copy_size(self, sobject: str, records: int) -> None: ...
 
     def schema_drift(self, sobject: str) -> SchemaDrift:
         """The object's fields dropped since a describe stopped listing them, and those to backfill."""

@@ -26,7 +26,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, wraps
@@ -65,6 +66,7 @@ from ..ports import (
 
 P = ParamSpec("P")
 T = TypeVar("T")
+R = TypeVar("R")
 RETRIABLE_CODES = {
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
@@ -112,6 +114,27 @@ def _cached_connection(region: str | None, host: str | None) -> Connection:
     return Connection(region=region, host=host)
 
 
+WRITERS = 4  # a slice's DynamoDB writes in flight at once
+
+
+@cache
+def _writers() -> ThreadPoolExecutor:
+    """Kept for the warm container: each thread builds its botocore client once (pynamodb keeps a
+    session per thread)."""
+    return ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="dynamodb-writer")
+
+
+def in_parallel(write: Callable[[T], R], parts: Iterable[T]) -> list[R]:
+    """``write`` each part, up to WRITERS at once (a slice's batches overlap their round trips);
+    the answers in the parts' order. An error raises once every part has ended."""
+    parts = list(parts)
+    if len(parts) <= 1:
+        return [write(part) for part in parts]
+    futures = [_writers().submit(write, part) for part in parts]
+    wait(futures)
+    return [future.result() for future in futures]
+
+
 # -- state table ---------------------------------------------------------------------------------
 class _StateModel(Model):
     class Meta:
@@ -156,6 +179,10 @@ class CursorItem(_StateModel):
 class DescribeItem(_StateModel):
     taken_at = UnicodeAttribute()
     fields = JSONAttribute()  # [[name, type, custom, [reference_to...]], ...]
+
+
+class SizeItem(_StateModel):
+    records = NumberAttribute()  # counted when the object's first copy was planned
 
 
 class DriftItem(_StateModel):
@@ -399,6 +426,17 @@ class StateRepository:
             taken_at=taken_at,
             fields=[[f.name, f.type, f.custom, list(f.reference_to)] for f in fields],
         ).save()
+
+    @_classified
+    def first_copy_size(self, sobject: str) -> int | None:
+        try:
+            return int(SizeItem.get(_object_pk(sobject), "FIRST_COPY_SIZE").records)
+        except SizeItem.DoesNotExist:
+            return None
+
+    @_classified
+    def save_first_copy_size(self, sobject: str, records: int) -> None:
+        SizeItem(_object_pk(sobject), "FIRST_COPY_SIZE", records=records).save()
 
     @_classified
     def schema_drift(self, sobject: str) -> SchemaDrift:
@@ -832,24 +870,24 @@ class PeopleRepository:
 
     @_classified
     def write(self, units: Sequence[Sequence[PersonChange | AliasWrite]]) -> list[str]:
-        """Units packed into transactions of up to 100 items (a unit never split); a unit whose
-        condition failed is left out and the rest of its transaction goes again."""
+        """Units packed into transactions of up to 100 items (a unit never split), sent WRITERS at
+        once; a unit whose condition failed is left out and the rest of its transaction goes again.
+        Returns the person ids of the units left out."""
         now = to_stamp(datetime.now(UTC))
-        conflicts: list[str] = []
-        chunk: list[Sequence[PersonChange | AliasWrite]] = []
+        chunks: list[list[Sequence[PersonChange | AliasWrite]]] = [[]]
         items = 0
         for unit in units:
             size = sum(_size(w) for w in unit)
             if size > self.TRANSACTION_ITEMS:
                 raise FatalError(f"a write of {size} items cannot be one DynamoDB transaction")
-            if chunk and items + size > self.TRANSACTION_ITEMS:
-                conflicts += self._transact(chunk, now)
-                chunk, items = [], 0
-            chunk.append(unit)
+            if chunks[-1] and items + size > self.TRANSACTION_ITEMS:
+                chunks.append([])
+                items = 0
+            chunks[-1].append(unit)
             items += size
-        if chunk:
-            conflicts += self._transact(chunk, now)
-        return conflicts
+        # a person is in one unit only, so the transactions never touch the same item: they may overlap
+        answers = in_parallel(lambda chunk: self._transact(chunk, now), [c for c in chunks if c])
+        return [person_id for conflicts in answers for person_id in conflicts]
 
     def _transact(self, units: list[Sequence[PersonChange | AliasWrite]], now: str) -> list[str]:
         """One transaction for the units; a unit with an item whose condition failed cancels it, and

@@ -36,7 +36,7 @@ from pynamodb.models import Model
 from ..domain.cursor import to_stamp
 from ..domain.records import RecordChange, person_view
 from ..ports import Page, StoredRecord
-from .dynamo import PeopleRepository, _classified
+from .dynamo import WRITERS, PeopleRepository, _classified, in_parallel
 
 
 class ByPerson(GlobalSecondaryIndex["RecordItem"]):
@@ -143,6 +143,7 @@ MODELS: dict[str, type[RecordItem]] = {
     "custom": CustomRecordItem,
 }
 KINDS = {model: kind for kind, model in MODELS.items()}
+BATCH_ITEMS = 25  # BatchWriteItem's limit
 
 
 class RecordsRepository:
@@ -179,9 +180,14 @@ class RecordsRepository:
         if not changes:
             return
         now = to_stamp(datetime.now(UTC))
-        latest = {change.sf_id: change for change in changes}  # one write per record per slice
+        latest = list({change.sf_id: change for change in changes}.values())  # one write per record
+        writers = max(1, min(WRITERS, len(latest) // BATCH_ITEMS))  # each writer sends whole batches
+        in_parallel(lambda part: self._save(part, now), [latest[i::writers] for i in range(writers)])
+
+    @staticmethod
+    def _save(changes: Sequence[RecordChange], now: str) -> None:
         with RecordItem.batch_write() as batch:
-            for change in latest.values():
+            for change in changes:
                 batch.save(
                     MODELS[change.kind](
                         change.sf_id,

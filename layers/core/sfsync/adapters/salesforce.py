@@ -39,6 +39,8 @@ IDS_PER_QUERY = 300
 PROBES_PER_BATCH = 12  # two subrequests each; Composite Batch takes at most 25
 COLLECTION_SIZE = 200  # records per sObject Collections request
 COLLECTIONS_PER_COMPOSITE = 5  # Composite allows 5 Collections or query subrequests of its 25
+COMPOSITE_SUBREQUESTS = 25
+COMPOSITE_QUERIES = 5
 TIMEOUT = (10, 120)
 BUDGET_RECHECK_SECONDS = 300.0  # one cycle period (the template's CycleWaitSeconds default)
 # OAuth's answers to credentials it will not take (a wrong or rotated client secret, a revoked
@@ -58,6 +60,18 @@ def check_credentials(value: Any, name: str = "") -> dict[str, Any]:
         name = f"{name} " if name else ""
         raise _refused(problem.reason, f"the Salesforce secret {name}{problem.what}: {problem.fix}")
     return credentials
+
+
+def _field_infos(describe: dict[str, Any]) -> list[FieldInfo]:
+    return [
+        FieldInfo(
+            name=str(f["name"]),
+            type=str(f.get("type", "")),
+            custom=bool(f.get("custom")),
+            reference_to=tuple(f.get("referenceTo") or ()),
+        )
+        for f in describe["fields"]
+    ]
 
 
 def _refused(reason: str, message: str) -> FatalError:
@@ -343,15 +357,58 @@ class SalesforceClient:
 
     def describe_fields(self, sobject: str) -> list[FieldInfo]:
         """The fields of ``sobject`` the sync user can see, freshly described (one API call)."""
-        return [
-            FieldInfo(
-                name=str(f["name"]),
-                type=str(f.get("type", "")),
-                custom=bool(f.get("custom")),
-                reference_to=tuple(f.get("referenceTo") or ()),
-            )
-            for f in self.describe(sobject, fresh=True)["fields"]
+        return _field_infos(self.describe(sobject, fresh=True))
+
+    def describe_and_count(
+        self, describe: Sequence[str], count: Sequence[str]
+    ) -> tuple[dict[str, list[FieldInfo]], dict[str, int]]:
+        """Fresh describes of ``describe`` and a ``COUNT()`` of the records of ``count``, by Composite
+        requests of up to 25 subrequests, at most 5 of them queries: Salesforce counts each Composite
+        request as one API call, so a first copy of 11 objects asks in 2 calls, not 22. An object
+        whose subrequest Salesforce refuses is left out of the answer (its slice asks on its own and
+        reports the error)."""
+        subrequests = [("describe", o, f"sobjects/{_identifier(o)}/describe") for o in describe]
+        counts = [
+            ("count", o, "query?q=" + quote_plus(f"SELECT COUNT() FROM {_identifier(o)}"))  # noqa: S608
+            for o in count
         ]
+        fields: dict[str, list[FieldInfo]] = {}
+        sizes: dict[str, int] = {}
+        while subrequests or counts:
+            queries, counts = counts[:COMPOSITE_QUERIES], counts[COMPOSITE_QUERIES:]
+            room = COMPOSITE_SUBREQUESTS - len(queries)
+            group, subrequests = [*queries, *subrequests[:room]], subrequests[room:]
+            payload = json.dumps(
+                {
+                    "allOrNone": False,
+                    "compositeRequest": [
+                        {
+                            "method": "GET",
+                            "url": f"/services/data/v{self.api_version}/{url}",
+                            "referenceId": f"r{i}",
+                        }
+                        for i, (_, _, url) in enumerate(group)
+                    ],
+                }
+            )
+
+            def send(sf: Salesforce, data: str = payload) -> Any:
+                return sf.restful("composite", method="POST", data=data)
+
+            answer = self._call(send, operation="describe and count")
+            responses = answer.get("compositeResponse", []) if isinstance(answer, dict) else []
+            if len(responses) != len(group):
+                raise RetriableError(f"Composite answered {len(responses)} results for {len(group)} requests")
+            for (kind, sobject, _), response in zip(group, responses, strict=True):
+                body = response.get("body")
+                if response.get("httpStatusCode") != 200 or not isinstance(body, dict):
+                    continue
+                if kind == "count" and isinstance(body.get("totalSize"), int):
+                    sizes[sobject] = int(body["totalSize"])
+                elif kind == "describe" and isinstance(body.get("fields"), list):
+                    self._describes[sobject] = body
+                    fields[sobject] = _field_infos(body)
+        return fields, sizes
 
     def api_usage(self) -> tuple[int, int]:
         """The org's daily API usage, from ``/limits`` (one call, counted like any other)."""

@@ -35,7 +35,13 @@ class RecordRows:
         if dropped and not first_copy:
             changes = self._keep(changes, dropped)
         stored = {} if first_copy else self.records.lookup([c.sf_id for c in changes])
-        people = self._lookup([person_id_for(c.person_sf_id) for c in changes if c.person_sf_id])
+        # A first copy links each record to its person's own id: the check after the save below
+        # moves what landed on a merged or converted identity, so no lookup is needed before it.
+        people = (
+            {}
+            if first_copy
+            else self._lookup([person_id_for(c.person_sf_id) for c in changes if c.person_sf_id])
+        )
         fresh: dict[str, RecordChange] = {}
         for change in changes:
             if stored.get(change.sf_id) == change.digest:

@@ -12,7 +12,7 @@ fields that appeared are marked for backfill, which the next window of the objec
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from ..domain.cursor import from_stamp, to_stamp
@@ -48,10 +48,30 @@ class Describes:
         if not fresh and stored is not None and from_stamp(stored[0]) > now - DESCRIBE_MAX_AGE:
             return stored[1]
         fields = self.salesforce.describe_fields(sobject)
+        self._keep(sobject, stored, fields, now)
+        return fields
+
+    def prefetch(self, sobjects: Sequence[str], *, count: Sequence[str] = ()) -> None:
+        """Describe every object of ``sobjects`` whose stored describe is stale, and count the
+        records of ``count`` (first copies about to start: a small one is read by one REST query
+        instead of a Bulk job), all in as few calls as Salesforce allows (``describe_and_count``)."""
+        now = self.clock()
+        stored = {o: self.state.described(o) for o in sobjects}
+        stale = [o for o, s in stored.items() if s is None or from_stamp(s[0]) <= now - DESCRIBE_MAX_AGE]
+        if not stale and not count:
+            return
+        described, sizes = self.salesforce.describe_and_count(stale, count)
+        for sobject, fields in described.items():
+            self._keep(sobject, stored[sobject], fields, now)
+        for sobject, records in sizes.items():
+            self.state.save_first_copy_size(sobject, records)
+
+    def _keep(
+        self, sobject: str, stored: tuple[str, list[FieldInfo]] | None, fields: list[FieldInfo], now: datetime
+    ) -> None:
         if stored is not None:
             self._note_drift(sobject, stored[1], fields, to_stamp(now))
         self.state.save_described(sobject, to_stamp(now), fields)
-        return fields
 
     def names(self, sobject: str) -> set[str] | None:
         """The field names of the stored describe (no API call); None before the first describe."""

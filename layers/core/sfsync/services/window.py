@@ -29,6 +29,7 @@ from ..ports import BulkPort, Cursor, SalesforcePort, StatePort, Watermark
 from .schema import backfill_done
 
 BACKFILL_FROM = "1970-01-01T00:00:00.000Z"  # a backfill window's lower bound: every record
+REST_FIRST_COPY = 6_000  # records: 3 REST query pages of 2,000, fewer calls than a Bulk job's 4
 
 
 class WindowReader:
@@ -98,6 +99,8 @@ class WindowReader:
         Bulk API 2.0 for the first copy, and for the rest of any window a first slice did not drain
         (more than SliceRecords changed): a job and a page per slice beat REST pages of 2,000."""
         big = cursor.window.is_first_copy or cursor.slices > 0 or cursor.bulk_job is not None
+        if big and self._small_first_copy(cursor):
+            big = False
         if big and self.bulk is not None:
             return self._bulk_page(sobject, fields, cursor)
         rows = self.salesforce.query_window(
@@ -109,6 +112,15 @@ class WindowReader:
             include_deleted=not cursor.window.is_first_copy,
         )
         return rows, len(rows) >= self.slice_records, cursor
+
+    def _small_first_copy(self, cursor: Cursor) -> bool:
+        """A first copy the plan counted at most REST_FIRST_COPY records (and fewer than a slice):
+        REST query pages of 2,000 cost fewer calls than a Bulk job's four (create, poll, page,
+        delete). Should it have grown since, the slice's read says so and Bulk reads the rest."""
+        if not cursor.window.is_first_copy or cursor.slices > 0 or cursor.bulk_job is not None:
+            return False
+        size = self.state.first_copy_size(cursor.sobject)
+        return size is not None and size <= min(REST_FIRST_COPY, self.slice_records - 1)
 
     def advance(self, cursor: Cursor, rows: Sequence[dict[str, Any]], more: bool) -> None:
         """After the slice's rows are stored: checkpoint after the last one, or complete the window."""
