@@ -34,6 +34,7 @@ from sfsync.adapters.salesforce import SalesforceClient
 from sfsync.domain.cursor import from_stamp
 from sfsync.domain.people import PersonChange, person_id_for
 from sfsync.ports import AliasWrite, Cursor, ObjectStats
+from sfsync.services import window
 from sfsync.services.pull import PullService, SliceResult
 from sfsync_local.dynamodb_local import DynamoDBLocal
 from sfsync_local.expected import salesforce_people
@@ -382,6 +383,8 @@ def test_a_first_copy_survives_a_crash_around_each_step(
 ) -> None:
     # given each object's SyncObject Lambda killed right before, then right after, one step of a slice
     crashes = install_crashes(monkeypatch, lead_step, contact_step)
+    # of a Bulk API 2.0 read (this org's objects are small enough for REST pages otherwise)
+    monkeypatch.setattr(window, "REST_FIRST_COPY", 0)
     start, jobs = len(fresh.stack.invocations), fresh.emu.calls_by_route["create_query_job"]
     # when the first cycle copies the org (Step Functions retries the killed slices)
     fresh.first_cycle()
