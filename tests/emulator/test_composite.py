@@ -1,4 +1,5 @@
-"""sObject Collections, Composite and Composite Batch through simple-salesforce's restful()."""
+"""sObject Collections, Composite and Composite Batch through simple-salesforce's restful(), and what
+each costs against the daily API limit."""
 
 from __future__ import annotations
 
@@ -207,8 +208,52 @@ class TestComposite:
                 for i in range(26)
             ]
         }
-        with pytest.raises(SalesforceMalformedRequest):
+        with pytest.raises(SalesforceMalformedRequest) as exc:
             post(sf, "composite", body)
+        assert exc.value.content[0]["errorCode"] == "LIMIT_EXCEEDED"
+
+    def test_25_subrequests_of_which_5_are_queries_are_one_api_call(self, sf: Any, emu: Emulator) -> None:
+        # given 5 queries and queryAlls (the most Composite takes) and 20 other subrequests
+        queries = [
+            {"method": "GET", "url": f"/services/data/v59.0/{kind}?q=SELECT+Id+FROM+Lead+LIMIT+1"}
+            for kind in ("query", "queryAll", "query/", "queryAll", "query")
+        ]
+        others = [{"method": "GET", "url": "/services/data/v59.0/sobjects/Lead/describe"}] * 20
+        body = {"compositeRequest": [{**s, "referenceId": f"r{i}"} for i, s in enumerate(queries + others)]}
+        # when sent, then each is answered, for one API call
+        out = post(sf, "composite", body)["compositeResponse"]
+        assert [r["httpStatusCode"] for r in out] == [200] * 25
+        assert emu.api_calls == 1
+
+    @pytest.mark.parametrize(
+        "urls",
+        [
+            ["query?q=SELECT+Id+FROM+Lead"] * 3 + ["queryAll?q=SELECT+Id+FROM+Lead"] * 3,
+            ["query?q=SELECT+Id+FROM+Lead"] * 4 + ["composite/sobjects"] * 2,
+        ],
+        ids=["six queries", "four queries and two collections"],
+    )
+    def test_more_than_5_queries_or_collections_are_refused_whole(
+        self, sf: Any, emu: Emulator, urls: list[str]
+    ) -> None:
+        # given a Composite request of 6 query, queryAll or sObject Collections subrequests
+        before = emu.org.count("Lead")
+        body = {
+            "compositeRequest": [
+                {
+                    "method": "POST" if "sobjects" in url else "GET",
+                    "url": f"/services/data/v59.0/{url}",
+                    "referenceId": f"r{i}",
+                    **({"body": {"records": [typed("Lead", lead())]}} if "sobjects" in url else {}),
+                }
+                for i, url in enumerate(urls)
+            ]
+        }
+        # when sent, then Salesforce refuses it whole: nothing runs
+        with pytest.raises(SalesforceMalformedRequest) as exc:
+            post(sf, "composite", body)
+        assert exc.value.content[0]["errorCode"] == "LIMIT_EXCEEDED"
+        assert emu.org.count("Lead") == before
 
     def test_composite_of_collections_pushes_1000_records_in_one_call(self, sf: Any, emu: Emulator) -> None:
         body = {
@@ -248,7 +293,24 @@ class TestBatch:
         assert out["hasErrors"] is True
         assert [r["statusCode"] for r in out["results"]] == [204, 200, 400]
         assert out["results"][1]["result"]["Title"] == "y"
-        assert emu.api_calls == calls + 1
+        assert emu.api_calls == calls + 3  # one per subrequest
+
+    def test_each_subrequest_counts_as_one_api_call(self, sf: Any, emu: Emulator) -> None:
+        # Salesforce: "Each subrequest counts against rate limits" (Composite Batch), unlike Composite
+        body = {"batchRequests": [{"method": "GET", "url": "v59.0/limits"} for _ in range(12)]}
+        out = post(sf, "composite/batch", body)
+        assert [r["statusCode"] for r in out["results"]] == [200] * 12
+        assert emu.api_calls == 12
+
+    def test_subrequests_past_the_daily_limit_are_refused(self, sf: Any, emu: Emulator) -> None:
+        # given an org with two calls left of its daily limit
+        emu.daily_limit = emu.api_calls + 2
+        body = {"batchRequests": [{"method": "GET", "url": "v59.0/limits"} for _ in range(3)]}
+        # when a batch of three is sent, then the third is refused for the limit, and not counted
+        out = post(sf, "composite/batch", body)
+        assert [r["statusCode"] for r in out["results"]] == [200, 200, 403]
+        assert out["results"][2]["result"][0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+        assert out["hasErrors"] is True and emu.api_calls == emu.daily_limit
 
     def test_halt_on_error(self, sf: Any) -> None:
         body = {

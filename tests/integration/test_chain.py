@@ -118,7 +118,7 @@ def test_a_chain_whose_plan_failed_is_replaced_at_the_next_check(
     [first] = the_chain(stack)
     # given Salesforce answering 503 to every try of the next cycle's plan (its probe)
     org.emulator.add_fault(
-        Fault(method="POST", path="*/composite/batch", status=503, error_code="SERVER_UNAVAILABLE", times=4)
+        Fault(method="POST", path="*/composite", status=503, error_code="SERVER_UNAVAILABLE", times=4)
     )
     gate.release()
     assert ended(stack, first) == "SUCCEEDED"  # it handed over

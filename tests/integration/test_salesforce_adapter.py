@@ -257,38 +257,48 @@ def test_jwt_bearer_login(server: EmulatorServer, emu: Emulator) -> None:
     assert sf.query_window("Lead", FIELDS, window(emu), None, 1, include_deleted=False) is not None
 
 
-def test_probe_counts_newer_rows_and_marks_the_tail_in_one_call(
-    server: EmulatorServer, emu: Emulator
+PROBED = (
+    "Lead",
+    "Contact",
+    "Account",
+    "Opportunity",
+    "Campaign",
+    "CampaignMember",
+    "Task",
+    "Event",
+    "User",
+    "OpportunityContactRole",
+    "CampaignMemberStatus",
+    "Subscription__c",
+)
+
+
+@pytest.mark.parametrize("objects", [1, 5, 6, 12])
+def test_the_probe_costs_one_api_call_per_five_objects(
+    server: EmulatorServer, emu: Emulator, objects: int
 ) -> None:
+    # given the watermarks of some objects
+    now = emu.clock.now()
+    mark = Watermark(to_stamp(now - timedelta(minutes=1)), to_stamp(now - timedelta(minutes=11)), 0)
+    names = list(PROBED[:objects])
+    sf = client(server)
+    sf.login()
+    calls = emu.api_calls
+    # when the plan probes them
+    probes = sf.probe_changes(dict.fromkeys(names, mark))
+    # then each is answered, and Salesforce counted one call per five objects (Composite, five
+    # queries a request), as many as the client counted (what the cycle record reports)
+    assert [p.sobject for p in probes] == names and not any(p.error for p in probes)
+    assert emu.api_calls - calls == sf.api_calls == -(-objects // 5)
+
+
+def test_probe_counts_newer_rows_and_marks_the_tail(server: EmulatorServer, emu: Emulator) -> None:
     from sf_emulator.store import OrgView
     from sfsync.domain.cursor import TailMark
-    from sfsync.ports import Watermark
 
     sf = client(server)
     now = emu.clock.now()
     mark = Watermark(to_stamp(now - timedelta(minutes=1)), to_stamp(now - timedelta(minutes=11)), 0)
-    before = emu.api_calls
-    probes = sf.probe_changes(
-        {
-            name: mark
-            for name in (
-                "Lead",
-                "Contact",
-                "Account",
-                "Opportunity",
-                "Campaign",
-                "CampaignMember",
-                "Task",
-                "Event",
-                "User",
-                "OpportunityContactRole",
-                "CampaignMemberStatus",
-                "Subscription__c",
-            )
-        }
-    )
-    assert emu.api_calls - before == 1
-    assert [p.sobject for p in probes][:2] == ["Lead", "Contact"]
     fresh = emu.org.create("Lead", {"LastName": "Probe", "Company": "Probe Co"}, emu.admin_user_id)
     [lead] = sf.probe_changes({"Lead": mark})
     assert lead.newer >= 1
@@ -303,6 +313,38 @@ def test_probe_counts_newer_rows_and_marks_the_tail_in_one_call(
     emu.org.set_modstamp(fresh["Id"], to_stamp(now - timedelta(minutes=6)))
     [restamped] = sf.probe_changes({"Lead": mark})
     assert restamped.newer == lead_again.newer and restamped.tail != lead_again.tail
+
+
+def lead_stamped(emu: Emulator, moment: datetime) -> tuple[str, str]:
+    """A lead whose SystemModstamp is ``moment``: its (Id, SystemModstamp)."""
+    made = emu.org.create("Lead", {"LastName": "Stamped", "Company": "Tail Co"}, emu.admin_user_id)
+    row = emu.org.set_modstamp(made["Id"], to_stamp(moment))
+    return row["Id"], row["SystemModstamp"]
+
+
+def test_the_probe_marks_a_tail_only_when_its_page_holds_all_of_it(
+    server: EmulatorServer, emu: Emulator
+) -> None:
+    from sfsync.domain.cursor import TailMark
+    from sfsync.services.plan import must_sync
+
+    # given, in an hour of 2020 no other test stamps, a watermark whose tail holds 150 leads, and a
+    # lead newer than it
+    base = datetime(2020, 1, 1, 12, tzinfo=UTC)
+    mark = Watermark(to_stamp(base + timedelta(minutes=10)), to_stamp(base), 150)
+    tail = [lead_stamped(emu, base + timedelta(seconds=i)) for i in range(150)]
+    lead_stamped(emu, base + timedelta(minutes=20))
+    mark = Watermark(mark.stamp, mark.tail_start, 150, TailMark().add(tail).fingerprint)
+    sf = client(server)  # pages of 200 rows
+    # when probed, then the tail's mark is its rows', and the rows after it are newer
+    [probe] = sf.probe_changes({"Lead": mark})
+    assert (probe.tail, probe.error) == (mark.tail_digest, None) and probe.newer >= 1
+    # given 50 more leads in the tail: a whole page of tail
+    tail += [lead_stamped(emu, base + timedelta(seconds=150 + i)) for i in range(50)]
+    # when probed, then the page cannot tell where the tail ends: unmarked, and the object syncs
+    [probe] = sf.probe_changes({"Lead": mark})
+    assert probe.tail is None and probe.error is None
+    assert must_sync(mark, probe, base + timedelta(minutes=11), timedelta(minutes=10))
 
 
 def test_describes_and_counts_go_by_composite(server: EmulatorServer, emu: Emulator) -> None:

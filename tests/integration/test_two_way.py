@@ -333,8 +333,9 @@ def test_an_edit_made_while_its_push_is_in_flight_is_kept_and_pushed_next(
     lead = lead_of_this_test(org, people, 12)
     person = person_id_for(lead)
     marketing.update_person(person, {"job_title": "First"})
-    # given a marketing edit that lands while the push of the first one is on the wire
-    pause = Fault(method="POST", path="*/composite", latency=2.0)
+    # given a marketing edit that lands while the push of the first one is on the wire: the cycle's
+    # second Composite call (the first is the plan's probe, of up to five objects)
+    pause = Fault(method="POST", path="*/composite", latency=2.0, times=2)
     org.emulator.add_fault(pause)
 
     def edit_once_the_push_is_on_the_wire() -> None:

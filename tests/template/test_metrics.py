@@ -186,9 +186,7 @@ def run_the_sync_through_what_the_alarms_watch(dynamodb: DynamoDBLocal, org: Emu
         assert (people.pending_count("Lead"), people.pending_count("Contact")) == (1, 0)
         # the next cycle's plan fails on every try: the chain dies holding the lease
         org.emulator.add_fault(
-            Fault(
-                method="POST", path="*/composite/batch", status=503, error_code="SERVER_UNAVAILABLE", times=4
-            )
+            Fault(method="POST", path="*/composite", status=503, error_code="SERVER_UNAVAILABLE", times=4)
         )
         gate.release()
         stack.wait_idle(timeout=60)

@@ -1,4 +1,4 @@
-"""The plan's probe: one call for all objects, unchanged objects left out, late commits caught."""
+"""The plan's probe: one call per five objects, unchanged objects left out, late commits caught."""
 
 from __future__ import annotations
 

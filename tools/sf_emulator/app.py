@@ -4,7 +4,8 @@ Handlers take a ``Call`` and return a ``Reply``; the WSGI layer turns requests i
 and replies into responses, and Composite requests build calls of their own, so one
 code path serves both. Every call except the versions list, OAuth and the admin
 endpoints counts against the daily API limit, as Salesforce counts it: one Composite
-request is one call however many subrequests it holds.
+request is one call however many subrequests it holds; a Composite Batch is one call per
+subrequest (``composite.py``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""sObject Collections, Composite and Composite Batch: many operations, one API call."""
+"""sObject Collections, Composite and Composite Batch: many operations in one request.
+
+What each costs against the daily API limit, as Salesforce documents it: sObject Collections and
+Composite are one call ("The entire series of requests counts as a single call toward your API
+limits", of at most 25 subrequests, 5 of them query, queryAll or sObject Collections); a Composite
+Batch costs one call per subrequest ("Each subrequest counts against rate limits").
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from .store import Org
 
 MAX_COLLECTION = 200
 MAX_SUBREQUESTS = 25
+MAX_QUERIES = 5  # query, queryAll or sObject Collections subrequests of a Composite request
+QUERY_OR_COLLECTIONS = re.compile(r"/services/data/v[0-9.]+/(query|queryAll|composite/sobjects)(/|$)")
 ROLLED_BACK = RecordError(
     "ALL_OR_NONE_OPERATION_ROLLED_BACK",
     "Record rolled back because not all records were valid and the request was using AllOrNone header",
@@ -314,6 +322,14 @@ def composite(emu: Emulator, call: Call) -> Reply:
         if sub["referenceId"] in seen:
             raise SalesforceError(400, "DUPLICATE_VALUE", f"Duplicate referenceId: {sub['referenceId']}")
         seen.add(sub["referenceId"])
+    heavy = sum(1 for sub in requests if _is_query_or_collections(str(sub["url"])))
+    if heavy > MAX_QUERIES:
+        raise SalesforceError(
+            400,
+            "LIMIT_EXCEEDED",
+            f"Composite requests may contain at most {MAX_QUERIES} query, queryAll or sObject "
+            f"Collections subrequests, got {heavy}",
+        )
     results: dict[str, Any] = {}
     responses: list[dict[str, Any]] = []
     halted = False
@@ -375,6 +391,12 @@ def composite(emu: Emulator, call: Call) -> Reply:
     return Reply(body={"compositeResponse": responses})
 
 
+def _is_query_or_collections(url: str) -> bool:
+    path = url.partition("?")[0]
+    path = path if path.startswith("/services/data/") else "/services/data/" + path.lstrip("/")
+    return QUERY_OR_COLLECTIONS.match(path) is not None
+
+
 def _halted(ref: str) -> dict[str, Any]:
     return {
         "body": [
@@ -403,7 +425,7 @@ def composite_batch(emu: Emulator, call: Call) -> Reply:
     halt = bool(body.get("haltOnError", False))
     results: list[dict[str, Any]] = []
     has_errors = halted = False
-    for sub in batch:
+    for index, sub in enumerate(batch):
         if halted:
             results.append(
                 {
@@ -426,6 +448,8 @@ def composite_batch(emu: Emulator, call: Call) -> Reply:
             )
         else:
             try:
+                if index:  # each subrequest is a call; the request itself was counted as the first's
+                    emu.count_call("composite_batch")
                 reply = _subcall(emu, call, sub["method"], sub["url"], sub.get("richInput"), {})
             except SalesforceError as exc:
                 reply = Reply(status=exc.status, body=exc.body())

@@ -47,7 +47,9 @@ class ChangeProbe:
     """Salesforce's answer to "anything changed since my watermark?" for one object."""
 
     sobject: str
-    newer: int  # rows with SystemModstamp > watermark (deleted rows included)
+    # rows with SystemModstamp > watermark (deleted rows included), at least: 0 means none whenever
+    # the tail is marked (the probe reads one page from the tail's start on; see probe_changes)
+    newer: int
     tail: str | None  # the tail's mark (fingerprint), None when it was too long to mark in one page
     error: str | None = None  # Salesforce refused this object's probe (e.g. an unknown object)
 
@@ -174,8 +176,9 @@ class SalesforcePort(Protocol):
         ...
 
     def probe_changes(self, watermarks: dict[str, Watermark]) -> list[ChangeProbe]:
-        """For every object, count rows newer than its watermark and rows in its tail, deleted rows
-        included, in as few API calls as Salesforce allows (one Composite Batch per 12 objects)."""
+        """For every object, whether rows are newer than its watermark and the mark of the rows in its
+        tail, deleted rows included, in as few API calls as Salesforce allows (one query per object,
+        five to a Composite request: one API call per five objects)."""
         ...
 
     def describe_fields(self, sobject: str) -> list[FieldInfo]:

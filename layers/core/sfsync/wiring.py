@@ -82,7 +82,7 @@ def _executions(state_machine_arn: str) -> StepFunctionsExecutions:
 
 def planner() -> Planner:
     cfg = settings()
-    # the probe rechecks the API budget: one call per cycle, whatever the last known usage says
+    # the probe rechecks the API budget: its first call goes out, whatever the last known usage says
     probe = (lambda: salesforce(recheck_budget=True)) if cfg.salesforce_secret_arn else None
     people = _people(cfg.people_table, cfg.state_table) if cfg.people_table else None
     pending = people.pending_count if people is not None else None

@@ -24,7 +24,7 @@ from simple_salesforce.exceptions import SalesforceExpiredSession
 from simple_salesforce.format import format_soql
 
 from ..domain import credentials as secret_rules
-from ..domain.cursor import Position, TailMark, Window, soql_literal
+from ..domain.cursor import Position, TailMark, Window, from_stamp, soql_literal
 from ..domain.records import FieldInfo
 from ..errors import DeferredError, FatalError, RetriableError
 from ..observability import credentials_refused, logger
@@ -36,7 +36,6 @@ T = TypeVar("T")
 IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 IDS_PER_QUERY = 300
-PROBES_PER_BATCH = 12  # two subrequests each; Composite Batch takes at most 25
 COLLECTION_SIZE = 200  # records per sObject Collections request
 COLLECTIONS_PER_COMPOSITE = 5  # Composite allows 5 Collections or query subrequests of its 25
 COMPOSITE_SUBREQUESTS = 25
@@ -114,7 +113,7 @@ class SalesforceClient:
     was told, across the invocations of a warm Lambda, and makes no call while that is at or past
     ``budget_share`` of the limit (DeferredError instead). Two calls still go out, so that a stopped
     sync notices when the window has freed calls again: the first call of an invocation that asks
-    to ``recheck`` (the plan's probe: one call per cycle, what an idle cycle costs anyway), and the
+    to ``recheck`` (the plan's probe, once per cycle: a call an idle cycle makes anyway), and the
     first call once the last usage is ``budget_recheck_seconds`` old (a Lambda the plan does not
     share a client with). Asking ``/limits`` first would not save that call: only the Versions
     resource is free of the limit, and it reports no usage (Salesforce's "Limit Info Header" page).
@@ -660,59 +659,84 @@ class SalesforceClient:
         return found
 
     def probe_changes(self, watermarks: dict[str, Watermark]) -> list[ChangeProbe]:
-        """Per object, a COUNT() of rows newer than the watermark and the (Id, SystemModstamp) of the
-        rows in its tail (one page at most; a longer tail is reported unmarkable), deleted rows
-        included, sent as Composite Batch requests of 25 subrequests: one API call for 12 objects.
+        """Per object, one ``queryAll`` (deleted rows included) of the Id and SystemModstamp of its rows
+        from the start of its tail on, in (SystemModstamp, Id) order, one page (``page_size`` rows) at
+        most: the rows at or below the watermark are the tail, marked as the pull marks it
+        (``TailMark``), the rows above it are newer. The page holds the whole tail when it holds a
+        newer row or is not full; else the tail is reported unmarkable (``tail`` None), and the object
+        syncs. Five objects to a Composite request, the most queries Salesforce takes in one: one API
+        call per five objects (a Composite Batch would cost one per query). An object whose query
+        Salesforce refuses (an unknown object) gets that error alone: the others' answers stand.
 
         Raises DeferredError when Salesforce's answer shows the API budget used: the cycle it plans
         makes no more calls."""
         names = list(watermarks)
         out: list[ChangeProbe] = []
-        for start in range(0, len(names), PROBES_PER_BATCH):
-            chunk = names[start : start + PROBES_PER_BATCH]
-            batch = []
-            for sobject in chunk:
-                mark = watermarks[sobject]
-                name = _identifier(sobject)
-                tail_from = mark.tail_start or mark.stamp
-                for soql in (
-                    f"SELECT COUNT() FROM {name} WHERE SystemModstamp > {soql_literal(mark.stamp)}",  # noqa: S608
-                    f"SELECT Id, SystemModstamp FROM {name} WHERE SystemModstamp >= "  # noqa: S608
-                    f"{soql_literal(tail_from)} AND SystemModstamp <= {soql_literal(mark.stamp)}",
-                ):
-                    batch.append(
-                        {"method": "GET", "url": f"v{self.api_version}/queryAll?q={quote_plus(soql)}"}
-                    )
-            payload = json.dumps({"batchRequests": batch, "haltOnError": False})
+        for start in range(0, len(names), COMPOSITE_QUERIES):
+            chunk = names[start : start + COMPOSITE_QUERIES]
+            soql = [self.probe_soql(o, watermarks[o], self.page_size) for o in chunk]
+            payload = json.dumps(
+                {
+                    "allOrNone": False,
+                    "compositeRequest": [
+                        {
+                            "method": "GET",
+                            "url": f"/services/data/v{self.api_version}/queryAll?q={quote_plus(query)}",
+                            "referenceId": f"probe{i}",
+                        }
+                        for i, query in enumerate(soql)
+                    ],
+                }
+            )
 
             def send(sf: Salesforce, data: str = payload) -> Any:
-                return sf.restful("composite/batch", method="POST", data=data)
+                return sf.restful("composite", method="POST", data=data)
 
             answer = self._call(send, operation="probe")
-            results = answer.get("results", []) if isinstance(answer, dict) else []
-            if len(results) != len(batch):
-                raise RetriableError(
-                    f"Composite Batch answered {len(results)} results for {len(batch)} requests"
-                )
-            for index, sobject in enumerate(chunk):
+            responses = answer.get("compositeResponse", []) if isinstance(answer, dict) else []
+            by_reference = {r.get("referenceId"): r for r in responses if isinstance(r, dict)}
+            if len(by_reference) != len(chunk) or set(by_reference) != {
+                f"probe{i}" for i in range(len(chunk))
+            }:
+                raise RetriableError(f"Composite answered {len(responses)} results for {len(chunk)} requests")
+            for i, sobject in enumerate(chunk):
                 try:
-                    newer = int(self._page(sobject, results[2 * index]).get("totalSize", 0))
-                    tail = self._page(sobject, results[2 * index + 1])
+                    page = self._page(sobject, by_reference[f"probe{i}"])
                 except FatalError as exc:  # this object alone: the others' answers stand
                     out.append(ChangeProbe(sobject, 0, None, error=str(exc)))
                     continue
-                rows = tail.get("records") or []
-                marked = tail.get("done", True) and len(rows) == int(tail.get("totalSize", len(rows)))
-                fingerprint = TailMark().add((r["Id"], r["SystemModstamp"]) for r in rows).fingerprint
-                out.append(ChangeProbe(sobject, newer, fingerprint if marked else None))
+                out.append(self._probe(sobject, watermarks[sobject], page, self.page_size))
         self._check_budget()
         return out
 
     @staticmethod
-    def _page(sobject: str, result: dict[str, Any]) -> dict[str, Any]:
-        """One Composite Batch query result's body, or the error its status and code classify as."""
-        status = int(result.get("statusCode", 0))
-        body = result.get("result")
+    def probe_soql(sobject: str, mark: Watermark, limit: int) -> str:
+        """The probe's query: the first ``limit`` rows from the start of the watermark's tail on (the
+        watermark itself when it has no tail), in (SystemModstamp, Id) order."""
+        tail_start = min(mark.tail_start or mark.stamp, mark.stamp, key=from_stamp)
+        select = f"SELECT Id, SystemModstamp FROM {_identifier(sobject)}"  # noqa: S608 (validated)
+        return (
+            f"{select} WHERE SystemModstamp >= {soql_literal(tail_start)} "
+            f"ORDER BY SystemModstamp, Id LIMIT {int(limit)}"
+        )
+
+    @staticmethod
+    def _probe(sobject: str, mark: Watermark, page: dict[str, Any], limit: int) -> ChangeProbe:
+        """What one probe query's page says: its rows at or below the watermark are the tail, the
+        rest newer. Ordered by SystemModstamp, the page holds the whole tail if it holds a newer row,
+        or if it is the query's every row (done, and fewer than ``limit``)."""
+        rows = page.get("records") or []
+        watermark = from_stamp(mark.stamp)
+        tail = [(r["Id"], r["SystemModstamp"]) for r in rows if from_stamp(r["SystemModstamp"]) <= watermark]
+        newer = len(rows) - len(tail)
+        whole = newer > 0 or (page.get("done", True) is True and len(rows) < limit)
+        return ChangeProbe(sobject, newer, TailMark().add(tail).fingerprint if whole else None)
+
+    @staticmethod
+    def _page(sobject: str, response: dict[str, Any]) -> dict[str, Any]:
+        """One Composite query subrequest's page, or the error its status and code classify as."""
+        status = int(response.get("httpStatusCode", 0))
+        body = response.get("body")
         if status == 200 and isinstance(body, dict):
             return body
         raise classify(status, *rest_error(body), operation="probe", sobject=sobject)

@@ -1,11 +1,12 @@
 """The first step of a cycle: record its start and choose the objects that need syncing.
 
-One Composite Batch call asks Salesforce, for every object at once, whether anything is
-newer than its watermark or whether its tail changed (a late commit, ``must_sync``); objects
-that are unchanged are left out, so an idle cycle costs one API call whatever the number of
-objects or the size of the org. Objects without a watermark (first copy), with an open cursor
-(an unfinished window) or with a watermark older than Salesforce keeps deleted rows (a reconcile
-pass is due) are always synced, without asking.
+One query per object asks Salesforce whether anything is newer than its watermark or whether its
+tail changed (a late commit, ``must_sync``), five objects to a Composite request (one API call
+each: ``SalesforcePort.probe_changes``); objects that are unchanged are left out, so an idle cycle
+costs one API call per five objects (3 for the 11 default ones), whatever the size of the org.
+Objects without a watermark (first copy), with an open cursor (an unfinished window) or with a
+watermark older than Salesforce keeps deleted rows (a reconcile pass is due) are always synced,
+without asking.
 """
 
 from __future__ import annotations
