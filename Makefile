@@ -8,6 +8,8 @@ SAM_VENV := .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed
 NODE_STAMP := tools/node_modules/.package-lock.json
 export PYTHONDONTWRITEBYTECODE := 1
+# pytest's workers (pytest-xdist, see unit): one per core; `make test TEST_JOBS=0` runs it in one process
+TEST_JOBS ?= auto
 
 .PHONY: help venv tools test lint typecheck unit demo demo-emulator bench fuzz build emulator clean
 
@@ -48,12 +50,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The handlers in one run: explicit_package_bases makes each functions/<dir>/app.py its own module.
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
-	for handler in functions/*/app.py; do $(VENV)/bin/mypy --follow-imports=silent $$handler || exit 1; done
+	$(VENV)/bin/mypy --follow-imports=silent functions/*/app.py
 
+# pytest-xdist: TEST_JOBS workers (one per core by default), each test file whole on one worker, since
+# a module's org and shared stack are module-scoped; each worker starts its own DynamoDB Local.
 unit: tools
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 test: lint typecheck unit
 

@@ -73,7 +73,10 @@ class EmulatorServer:
         return self.emulator.credentials
 
     def start(self) -> EmulatorServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sf-emulator", daemon=True)
+        # stop()'s shutdown() waits for serve_forever's next poll (0.5 s by default): the tests stop dozens
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sf-emulator", daemon=True
+        )
         self._thread.start()
         return self
 

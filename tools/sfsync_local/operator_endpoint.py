@@ -74,8 +74,12 @@ class OperatorEndpoint:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # stop()'s shutdown() waits for serve_forever's next poll (0.5 s by default)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="operator-endpoint", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="operator-endpoint",
+            daemon=True,
         )
         self._thread.start()
         self.path.write_text(
