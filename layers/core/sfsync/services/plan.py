@@ -125,9 +125,9 @@ class Planner:
 
     def _prefetch(self, run: CycleRun, marks: dict[str, tuple[Watermark | None, bool]]) -> None:
         """Describe the objects to sync whose describe is stale, and count those whose first copy
-        starts now, in one Composite call for up to 25 of them (``Describes.prefetch``): a slice that
-        asked on its own would spend a call per object. Best effort: what fails here, each slice
-        asks again and reports."""
+        starts now (no watermark, no open window), by Composite calls of 25 subrequests, 5 of them
+        counts (``Describes.prefetch``): a slice that asked on its own would spend a call per
+        object. Best effort: what fails here, each slice asks again and reports."""
         if not run.objects or self.salesforce is None:
             return
         starting = [o for o in run.objects if marks.get(o, (None, False)) == (None, False)]

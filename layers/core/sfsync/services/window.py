@@ -98,9 +98,8 @@ class WindowReader:
         """One slice of the window: its rows, whether more remain, and the cursor as the read leaves it.
         Bulk API 2.0 for the first copy, and for the rest of any window a first slice did not drain
         (more than SliceRecords changed): a job and a page per slice beat REST pages of 2,000."""
-        big = cursor.window.is_first_copy or cursor.slices > 0 or cursor.bulk_job is not None
-        if big and self._small_first_copy(cursor):
-            big = False
+        started = cursor.slices > 0 or cursor.bulk_job is not None
+        big = started or (cursor.window.is_first_copy and not self._counted_small(cursor.sobject))
         if big and self.bulk is not None:
             return self._bulk_page(sobject, fields, cursor)
         rows = self.salesforce.query_window(
@@ -113,13 +112,11 @@ class WindowReader:
         )
         return rows, len(rows) >= self.slice_records, cursor
 
-    def _small_first_copy(self, cursor: Cursor) -> bool:
-        """A first copy the plan counted at most REST_FIRST_COPY records (and fewer than a slice):
+    def _counted_small(self, sobject: str) -> bool:
+        """A first copy the plan counted at most REST_FIRST_COPY records, and fewer than a slice:
         REST query pages of 2,000 cost fewer calls than a Bulk job's four (create, poll, page,
         delete). Should it have grown since, the slice's read says so and Bulk reads the rest."""
-        if not cursor.window.is_first_copy or cursor.slices > 0 or cursor.bulk_job is not None:
-            return False
-        size = self.state.first_copy_size(cursor.sobject)
+        size = self.state.first_copy_size(sobject)
         return size is not None and size <= min(REST_FIRST_COPY, self.slice_records - 1)
 
     def advance(self, cursor: Cursor, rows: Sequence[dict[str, Any]], more: bool) -> None:
