@@ -3,6 +3,7 @@ absence), a unit of writes whole or not at all, reads strongly consistent."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from typing import Any
 from unittest import mock
@@ -132,3 +133,45 @@ def test_many_units_at_once_refuse_exactly_the_stale_ones(people: PeoplePort) ->
     stored = people.lookup(ids)
     assert len(stored) == len(ids)
     assert all(stored[pid].fields.get("city") == ("Porto" if pid not in stale else None) for pid in ids)
+
+
+def test_fields_come_back_as_written(people: PeoplePort) -> None:
+    """Salesforce values of every JSON type, unicode and empty ones among them (seeded: replays)."""
+    rng = random.Random(20261206)
+    values: list[Any] = [None, True, False, 0, -7, 2**53, 3.25, "", "ação 名前 🙂", 'a"b\\c\nd', " " * 3]
+    written = {}
+    for _ in range(40):
+        pid = new_id()
+        written[pid] = {f"f{n}_{rng.choice('xyzé')}": rng.choice(values) for n in range(rng.randrange(1, 30))}
+    assert people.save([person(pid, **fields) for pid, fields in written.items()]) == []
+    stored = people.lookup(list(written))
+    assert {pid: stored[pid].fields for pid in written} == {
+        pid: {"last_name": "Doe", **fields} for pid, fields in written.items()
+    }
+
+
+def test_a_person_stored_with_fields_as_a_map_reads_the_same(tables: LocalStack) -> None:
+    """Fields were a DynamoDB map before they were one JSON string: such an item still reads."""
+    repo = PeopleRepository(tables.table_name("PeopleTable"), tables.table_name("StateTable"))
+    pid = new_id()
+    tables.dynamodb_client().put_item(
+        TableName=tables.table_name("PeopleTable"),
+        Item={
+            "person_id": {"S": pid},
+            "fields": {"M": {"last_name": {"S": "Doe"}, "score": {"N": "12"}, "do_not_call": {"BOOL": True}}},
+            "digest": {"S": "d"},
+            "synced_at": {"S": "2026-12-06T00:00:00.000Z"},
+            "version": {"N": "1"},
+        },
+    )
+    assert people_fields(repo, pid) == {"last_name": "Doe", "score": 12, "do_not_call": True}
+    # and a write stores it the new way, which reads the same
+    assert repo.save([person(pid, 1, score=13)]) == []
+    assert people_fields(repo, pid) == {"last_name": "Doe", "score": 13}
+
+
+def people_fields(repo: PeopleRepository, pid: str) -> dict[str, Any]:
+    stored = repo.get(pid)
+    assert stored is not None
+    assert repo.lookup([pid])[pid].fields == stored.fields
+    return stored.fields

@@ -50,7 +50,7 @@ from .asl import CyclePolicy
 from .clock import VirtualClock
 from .driver import MAX_SCHEDULE_TICKS, Chain, ChainLost, Death, Findings, Lambdas, Lanes, OpRecord, Registry
 from .instrument import Instruments
-from .ledger import PEOPLE_OBJECTS, Ledger
+from .ledger import PEOPLE_OBJECTS, Ledger, person_item
 from .scenario import LANES, OrgPlan, Ref, Scenario
 from .scheduler import Scheduler
 
@@ -307,7 +307,7 @@ class Harness:
             ops=lanes.records,
             findings=findings,
             echo=echo,
-            people=self.stack.scan("PeopleTable"),
+            people=[person_item(item) for item in self.stack.scan("PeopleTable")],
             org=self.emulator,
             sync_user=self.emulator.integration_user["Id"],
             hidden_owners=frozenset({self.private_owner}),

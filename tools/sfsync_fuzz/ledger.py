@@ -16,6 +16,7 @@ they happened. Only the fields the scenario edits (``scenario.TRACKED``) become 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -203,6 +204,7 @@ class Ledger:
                     self._person_item(action, item, role, op)
 
     def _person_item(self, action: str, item: Mapping[str, Any], role: str, op: int | None) -> None:
+        item = person_item(item)
         person_id = str(item.get("person_id"))
         if action == "delete":
             self.people.pop(person_id, None)
@@ -261,6 +263,12 @@ def _written_items(
                 elif "DeleteRequest" in request:
                     out.append((table, "delete", _plain(request["DeleteRequest"]["Key"])))
     return out
+
+
+def person_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A people-table item with its ``fields`` (stored as one JSON string) as a dict."""
+    fields = item.get("fields")
+    return {**item, "fields": json.loads(fields)} if isinstance(fields, str) else dict(item)
 
 
 def _plain(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,6 @@ from typing import Any
 from pynamodb.attributes import (
     BooleanAttribute,
     DiscriminatorAttribute,
-    MapAttribute,
     UnicodeAttribute,
 )
 from pynamodb.exceptions import PynamoDBException
@@ -36,7 +35,7 @@ from pynamodb.models import Model
 from ..domain.cursor import to_stamp
 from ..domain.records import RecordChange, person_view
 from ..ports import Page, StoredRecord
-from .dynamo import WRITERS, PeopleRepository, _classified, in_parallel
+from .dynamo import WRITERS, FieldsAttribute, PeopleRepository, _classified, in_parallel
 
 
 class ByPerson(GlobalSecondaryIndex["RecordItem"]):
@@ -66,7 +65,7 @@ class RecordItem(Model):
     sf_id = UnicodeAttribute(hash_key=True)
     kind = DiscriminatorAttribute()
     sobject = UnicodeAttribute()
-    fields = MapAttribute[str, Any](default=dict)  # every field the sync user can see, by API name
+    fields = FieldsAttribute(default=dict)  # every field the sync user can see, by API name
     is_deleted = BooleanAttribute(default=False)
     not_visible = BooleanAttribute(null=True)  # gone from the sync user's view (services.reconcile)
     merged_into = UnicodeAttribute(null=True)  # a merge loser's winner (Salesforce id)
@@ -121,7 +120,7 @@ def _record(item: RecordItem) -> StoredRecord:
         sf_id=item.sf_id,
         sobject=item.sobject,
         kind=KINDS[type(item)],
-        fields=item.fields.as_dict() if item.fields is not None else {},
+        fields=item.fields or {},
         is_deleted=bool(item.is_deleted),
         not_visible=bool(item.not_visible),
         person_id=item.person_id,
@@ -171,7 +170,7 @@ class RecordsRepository:
         unique = list(dict.fromkeys(sf_ids))
         out: dict[str, dict[str, Any]] = {}
         for item in RecordItem.batch_get(unique, attributes_to_get=["sf_id", "kind", "fields"]):
-            fields: dict[str, Any] = item.fields.as_dict() if item.fields is not None else {}
+            fields: dict[str, Any] = item.fields or {}
             out[item.sf_id] = {name: fields[name] for name in names if name in fields}
         return out
 
