@@ -35,7 +35,9 @@ stderr; the functions' logs and metrics lines nowhere.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import resource
 import sys
 import time
 import warnings
@@ -46,12 +48,13 @@ from botocore.config import Config
 from sf_emulator.app import Emulator
 from sf_emulator.seed import seed
 from sf_emulator.server import EmulatorServer
-from sfsync.adapters.dynamo import PeopleRepository, StateRepository
+from sfsync.adapters.dynamo import WRITERS, PeopleRepository, StateRepository
 from sfsync.domain.people import PersonChange
 from sfsync.domain.person_fields import marketing_edit
 from sfsync.ports import PersonRef
 from sfsync.services.marketing import MarketingService
 from sfsync.services.versioned import rewrite, save_versioned
+from sfsync_local.aws_model import Measured, TableItems, model, scan_table
 from sfsync_local.bench_support import (
     READ_OPERATIONS,
     DynamoDBMeter,
@@ -132,6 +135,19 @@ def per_object(stats: list[dict[str, Any]], *keys: str) -> dict[str, dict[str, i
 def route_delta(emu: Emulator, before: dict[str, int]) -> dict[str, int]:
     """API calls per emulator route since ``before`` (a copy of ``Emulator.calls_by_route``)."""
     return {k: v - before.get(k, 0) for k, v in sorted(emu.calls_by_route.items()) if v != before.get(k, 0)}
+
+
+def process_cpu() -> float:
+    """CPU seconds of this process so far (every thread: the handlers, moto, the emulated org)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def map_concurrency(stack: LocalStack) -> int:
+    """The sync cycle's Map state's MaxConcurrency, from the state machine the stack runs."""
+    described = stack.sfn.describe_state_machine(stateMachineArn=stack.state_machine_arn)
+    definition = json.loads(described["definition"])
+    return int(definition["States"]["SyncObjects"]["MaxConcurrency"])
 
 
 def lambda_seconds(invocations: list[Any]) -> dict[str, Any]:
@@ -222,10 +238,10 @@ class SyncScenario:
         progress(f"{self.size:,}-record org: first copy of {visible} visible records ...")
         calls, routes = self.emu.api_calls, dict(self.emu.calls_by_route)
         with METER.measure() as usage, HttpTimer(self.server.url).measure() as http:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), process_cpu()
             self.stack.fire_rule("DispatcherFunction", "KeepAlive")
             self.gate.reached()
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, process_cpu() - cpu
         calls = self.emu.api_calls - calls
         lambdas = lambda_seconds(self.stack.invocations)
         run = self.latest()
@@ -262,6 +278,50 @@ class SyncScenario:
             "Salesforce API calls",
             **extra,
             by_route=route_delta(self.emu, routes),
+        )
+        self.aws_model(by_object, usage, cpu)
+
+    def aws_model(self, by_object: dict[str, dict[str, int]], usage: Usage, cpu: float) -> None:
+        """The first copy of a 1,000,000-record org on AWS, modelled from this one (``aws_model``)."""
+        progress("  modelling a 1,000,000-record first copy on AWS (scanning the stored items) ...")
+        client = self.stack.dynamodb_client()
+        tables: dict[str, TableItems] = {
+            self.stack.table_name(lid): scan_table(client, self.stack.table_name(lid))
+            for lid in ("PeopleTable", "RecordsTable")
+        }
+        measured = Measured(
+            by_object={o: by_object[o]["created"] for o in self.objects if o in by_object},
+            people_objects=frozenset({"Lead", "Contact"}),
+            cpu_seconds=cpu,
+            requests={key: (stats.requests, stats.items) for key, stats in usage.by_key.items()},
+            tables=tables,
+            people_table=self.stack.table_name("PeopleTable"),
+            lambda_memory_mb=self.stack.functions["SyncObjectFunction"].memory_size,
+            map_concurrency=map_concurrency(self.stack),
+            writers=WRITERS,
+            slice_records=SLICE_RECORDS,
+        )
+        answer = model(measured)
+        short = self.tables
+        figures = answer.as_dict()
+        figures["dynamodb_floor_minutes"] = {
+            short.get(t, t): v for t, v in figures["dynamodb_floor_minutes"].items()
+        }
+        emit(
+            "first_copy_1m_on_aws_minutes",
+            answer.minutes,
+            "minutes (modelled)",
+            **figures,
+            at_triple_latency_minutes=round(model(measured, latency_factor=3.0).minutes, 1),
+            with_one_writer_minutes=round(model(dataclasses.replace(measured, writers=1)).minutes, 1),
+            measured={
+                "records": measured.records,
+                "process_cpu_seconds": round(cpu, 1),
+                "write_units": {short.get(t, t): h.write_units for t, h in tables.items()},
+                "index_entries": {short.get(t, t): h.index_entries for t, h in tables.items()},
+            },
+            lambda_memory_mb=measured.lambda_memory_mb,
+            map_concurrency=measured.map_concurrency,
         )
 
     def idle_cycle(self, report_calls: bool) -> None:
