@@ -123,6 +123,9 @@ class DynamoDBLocal:
         lib = self.jar.parent / "DynamoDBLocal_lib"
         cmd = [
             self.java,
+            # The parallel collector rather than G1 (the JVM's choice on 2 cores): on the bench's
+            # 100k first copy, 4 of 5 back-to-back pairs ran faster with it, by 12% at the median.
+            "-XX:+UseParallelGC",
             f"-Djava.library.path={lib}",
             "-jar",
             str(self.jar),
