@@ -24,12 +24,17 @@ items and consumed capacity by a botocore hook on every client in this process
     bulk_push_cycle_s_10000_changes                  largest org: 10,000 lead edits, then one cycle:
     bulk_push_api_calls_10000_changed                the push goes by one Bulk API 2.0 ingest job
                                                      (the bench's PushBulkThreshold: 5,000)
+    sync_slice_peak_memory_mb                        last, untimed (tracemalloc slows Python several
+                                                     fold): a fresh org of the largest size, served by
+                                                     a process of its own, and one traced container
+                                                     of SyncObjectFunction; see bench_slice_memory
 
 Extra keys say where the time went: ``lambda_seconds`` (inside each handler), ``salesforce_http``
 (requests to the org, OAuth included) and ``dynamodb`` (per table and operation: requests, items,
 capacity units, unprocessed items, seconds in the round trips). Default: a 10,000- and a
-100,000-record org (``--size``); ``--quick``: the 10,000-record org only. Progress goes to
-stderr; the functions' logs and metrics lines nowhere.
+100,000-record org (``--size``); ``--quick``: the 10,000-record org only; ``--memory-only`` /
+``--no-memory``: only / all but the memory figure. Progress goes to stderr; the functions' logs and
+metrics lines nowhere.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import argparse
 import dataclasses
 import json
 import resource
+import subprocess
 import sys
 import time
 import warnings
@@ -49,6 +55,7 @@ from sf_emulator.app import Emulator
 from sf_emulator.seed import seed
 from sf_emulator.server import EmulatorServer
 from sfsync.adapters.dynamo import WRITERS, PeopleRepository, StateRepository
+from sfsync.config import Settings
 from sfsync.domain.people import PersonChange
 from sfsync.domain.person_fields import marketing_edit
 from sfsync.ports import PersonRef
@@ -65,6 +72,13 @@ from sfsync_local.bench_support import (
 )
 from sfsync_local.dynamodb_local import DynamoDBLocal
 from sfsync_local.gate import CycleGate
+from sfsync_local.slice_memory import (
+    SYNC_FUNCTION,
+    OrgProcess,
+    TracedFunction,
+    function_spec,
+    handler_baseline,
+)
 from sfsync_local.stack import LocalStack
 
 METER = DynamoDBMeter.install()  # importing creates no botocore session; every one created later is metered
@@ -84,6 +98,12 @@ PUSHES = 1_000  # marketing-side lead edits before the two-way cycle
 BULK_PUSHES = 10_000  # marketing-side lead edits before the bulk push cycle
 BULK_THRESHOLD = 5_000  # the bench stack's PushBulkThreshold (the template's default is 10,000)
 INGEST_ROUTES = ("create_ingest_job", "upload_job_data", "ingest_job", "ingest_results")
+# the handlers' EMF metrics would print among the benchmarks' JSON lines
+QUIET_FUNCTIONS = {
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "POWERTOOLS_TRACE_DISABLED": "1",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+}
 
 
 def emit(name: str, value: float, unit: str, **extra: Any) -> None:
@@ -160,6 +180,34 @@ def lambda_seconds(invocations: list[Any]) -> dict[str, Any]:
     return out
 
 
+def live_people(people: PeopleRepository, sf_type: str) -> list[str]:
+    """The ids of the people synced from live ``sf_type`` records (not aliases, not deleted)."""
+    return sorted(
+        p.person_id
+        for p in people.iterate()
+        if p.sf_type == sf_type and p.sf_id and p.alias_of is None and not p.fields.get("sfdc_is_deleted")
+    )
+
+
+def edit_people(people: PeopleRepository, edits: dict[str, dict[str, Any]]) -> None:
+    """Marketing-side edits (fields by person id), written 50 people to a transaction as the marketing
+    API writes each: every person edited is pending a push."""
+
+    def edit(ref: PersonRef) -> PersonChange:
+        fields, pending, log = marketing_edit(
+            ref.fields or {},
+            ref.pending or {},
+            edits[ref.person_id],
+            source="marketing",
+            in_salesforce=True,
+        )
+        return rewrite(ref, fields=fields, pending=pending, log=log)
+
+    ids = list(edits)
+    for start in range(0, len(ids), 1000):
+        save_versioned(people, people.lookup(ids[start : start + 1000]), edit)
+
+
 class SyncScenario:
     """One org on its own LocalStack: first copy, idle cycle, then (optionally) 1,000 changes."""
 
@@ -183,12 +231,7 @@ class SyncScenario:
             secrets={"SalesforceSecret": self.secret()},
             parameters=self.parameters,
             wait_gate=self.gate,
-            # the handlers' EMF metrics would print among the benchmarks' JSON lines
-            extra_env={
-                "POWERTOOLS_LOG_LEVEL": "WARNING",
-                "POWERTOOLS_TRACE_DISABLED": "1",
-                "POWERTOOLS_METRICS_DISABLED": "true",
-            },
+            extra_env=QUIET_FUNCTIONS,
         ) as stack:
             self.gate.stack = stack
             self.stack = stack
@@ -417,11 +460,7 @@ class SyncScenario:
         )
 
     def live_leads(self, people: PeopleRepository) -> list[str]:
-        return sorted(
-            p.person_id
-            for p in people.iterate()
-            if p.sf_type == "Lead" and p.sf_id and p.alias_of is None and not p.fields.get("sfdc_is_deleted")
-        )
+        return live_people(people, "Lead")
 
     def push_cycle(self, name: str, edits: int) -> tuple[int, dict[str, Any]]:
         """Run the cycle that pushes ``edits`` marketing changes and emit its time as ``name``; returns
@@ -484,21 +523,8 @@ class SyncScenario:
             progress(f"{self.size:,}-record org: {len(leads)} leads, too few for the bulk push benchmark")
             return
         edits = {pid: {"notes": f"Benchmark bulk push {i}"} for i, pid in enumerate(leads[:BULK_PUSHES])}
-
-        def edit(ref: PersonRef) -> PersonChange:
-            fields, pending, log = marketing_edit(
-                ref.fields or {},
-                ref.pending or {},
-                edits[ref.person_id],
-                source="marketing",
-                in_salesforce=True,
-            )
-            return rewrite(ref, fields=fields, pending=pending, log=log)
-
         progress(f"{self.size:,}-record org: bulk push cycle after {len(edits)} marketing edits ...")
-        ids = list(edits)
-        for start in range(0, len(ids), 1000):
-            save_versioned(people, people.lookup(ids[start : start + 1000]), edit)
+        edit_people(people, edits)
         calls, extra = self.push_cycle("bulk_push_cycle_s_10000_changes", len(edits))
         emit(
             "bulk_push_api_calls_10000_changed",
@@ -508,6 +534,93 @@ class SyncScenario:
             **extra,
             by_route=self.routes,
         )
+
+
+# -- the memory of a sync Lambda slice: untimed, after every timed figure (tracemalloc slows Python) ---
+def bench_slice_memory(ddb: DynamoDBLocal, size: int, sync_objects: str | None) -> None:
+    """``sync_slice_peak_memory_mb``: the sync function's resident baseline plus the heap peak of its
+    largest slice (``sfsync_local.slice_memory``), against the template's ``MemorySize``.
+
+    An org of ``size`` records served by a process of its own, a stack with the template's defaults
+    (SliceRecords, PushBulkThreshold), and one container of the function, traced: a small slice first
+    (the cold start), then a first-copy slice of every object with at least SliceRecords records (of
+    the largest object when none has), then a push slice: every live person of the person object with
+    the most records edited on the marketing side, which a Bulk push slice sends at once (up to
+    PUSH_BULK_SLICE_PEOPLE, 25,000, more than a pull slice reads). The rest of that object's first copy
+    and the edits run untraced."""
+    spec = function_spec(SYNC_FUNCTION)
+    baseline = handler_baseline(spec)
+    progress(
+        f"slice memory: {spec.logical_id}'s handler imported in a fresh interpreter: "
+        f"{baseline.rss_mb:.1f} MB resident"
+    )
+    progress(f"slice memory: seeding a {size:,}-record org in a process of its own ...")
+    with (
+        OrgProcess(size, random_seed=7) as org,
+        LocalStack(
+            dynamodb=ddb,
+            stack_name=f"sfsync-bench-memory-{size // 1000}k",
+            secrets={"SalesforceSecret": org.sync_secret()},
+            parameters={"SyncObjects": sync_objects} if sync_objects else {},
+            extra_env=QUIET_FUNCTIONS,
+        ) as stack,
+    ):
+        configured = stack.configured_env(SYNC_FUNCTION)
+        slice_records = int(configured["SLICE_RECORDS"])
+        objects = [
+            o.strip() for o in stack.configured_env("PlanFunction")["SYNC_OBJECTS"].split(",") if o.strip()
+        ]
+        sf = org.salesforce()
+        visible = {o: int(sf.query(f"SELECT COUNT() FROM {o}")["totalSize"]) for o in objects}
+        full = [o for o in objects if visible[o] >= slice_records] or [max(objects, key=visible.__getitem__)]
+        person = max((o for o in ("Lead", "Contact") if o in objects), key=visible.__getitem__, default=None)
+        with TracedFunction(stack, SYNC_FUNCTION) as function:
+            for sobject in [min(objects, key=visible.__getitem__), *full]:
+                progress(f"slice memory: a traced slice of {sobject} ({visible[sobject]:,} records) ...")
+                measured = function.slice(sobject)
+                progress(
+                    f"  {measured.records:,} records, heap peak {measured.peak_mb:.1f} MB "
+                    f"({measured.seconds:.0f} s traced)"
+                )
+            if person is not None:
+                progress(f"slice memory: the rest of {person}'s first copy and a marketing edit of each ...")
+                with function.untraced():
+                    while function.invoke(person)["more"]:
+                        pass
+                    people = PeopleRepository(stack.table_name("PeopleTable"), stack.table_name("StateTable"))
+                    ids = live_people(people, person)
+                    edit_people(
+                        people, {pid: {"notes": f"Benchmark memory {i}"} for i, pid in enumerate(ids)}
+                    )
+                    del people, ids
+                progress(f"slice memory: a traced push slice of {person} ...")
+                measured = function.slice(person, phase="push")
+                progress(
+                    f"  {measured.pushed:,} people pushed, heap peak {measured.peak_mb:.1f} MB "
+                    f"({measured.seconds:.0f} s traced)"
+                )
+    worst = max(function.slices, key=lambda s: s.peak_mb)
+    total = baseline.rss_mb + worst.peak_mb
+    emit(
+        "sync_slice_peak_memory_mb",
+        total,
+        "MB",
+        function=SYNC_FUNCTION,
+        object=worst.sobject,
+        phase=worst.phase,
+        records=worst.held,
+        baseline_rss_mb=round(baseline.rss_mb, 1),
+        slice_heap_peak_mb=round(worst.peak_mb, 1),
+        memory_size_mb=spec.memory_size,
+        headroom=round(spec.memory_size / total, 2),
+        org_records=size,
+        slice_records=slice_records,
+        push_bulk_threshold=int(configured["PUSH_BULK_THRESHOLD"]),
+        push_bulk_slice_people=Settings(state_table="").push_bulk_slice_people,  # no template parameter
+        visible=visible,
+        baseline=baseline.as_dict(),
+        slices=[s.as_dict() for s in function.slices],
+    )
 
 
 def bench_org(ddb: DynamoDBLocal, size: int, *, largest: bool, sync_objects: str | None) -> None:
@@ -533,25 +646,45 @@ def main() -> int:
     parser.add_argument(
         "--sync-objects", help="the stack's SyncObjects parameter, e.g. Lead (default: the template's)"
     )
+    memory = parser.add_mutually_exclusive_group()
+    memory.add_argument("--memory-only", action="store_true", help="only sync_slice_peak_memory_mb")
+    memory.add_argument("--no-memory", action="store_true", help="every figure but sync_slice_peak_memory_mb")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     sizes = [10_000] if args.quick else sorted({10_000, args.size})
     started = time.perf_counter()
-    with stdout_for_results_only() as out, DynamoDBLocal() as ddb:
+    with stdout_for_results_only() as out:
         SINK["out"] = out
+        try:
+            if args.memory_only:
+                with DynamoDBLocal() as ddb:  # not warmed up: no time is measured
+                    bench_slice_memory(ddb, sizes[-1], args.sync_objects)
+            else:
+                bench_timed(sizes, args.sync_objects)
+            if not (args.memory_only or args.no_memory):
+                # In a fresh interpreter: this one keeps what the timed stacks' invocations created for
+                # the process's life (Powertools' secrets provider and its client, for one), which a
+                # container creates on its cold start: measured here, the cold slice left 64 MB, not 81.
+                objects = ["--sync-objects", args.sync_objects] if args.sync_objects else []
+                command = [sys.executable, __file__, "--memory-only", "--size", str(sizes[-1]), *objects]
+                subprocess.run(command, stdout=out, check=True)
+        finally:
+            SINK["out"] = sys.stdout
+    progress(f"done in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def bench_timed(sizes: list[int], sync_objects: str | None) -> None:
+    """Every timed figure, on one DynamoDB Local, warmed up first."""
+    with DynamoDBLocal() as ddb:
         client = ddb.client(config=Config(parameter_validation=False, retries={"max_attempts": 3}))
         with METER.measure() as usage:
             seconds = warm_up(client)
         if not usage.writes.requests:
             raise RuntimeError("the DynamoDB meter saw no request: it was installed after a session existed")
         progress(f"DynamoDB Local warmed up in {seconds:.1f} s ({usage.writes.requests} batch writes)")
-        try:
-            for size in sizes:
-                bench_org(ddb, size, largest=size == sizes[-1], sync_objects=args.sync_objects)
-        finally:
-            SINK["out"] = sys.stdout
-    progress(f"done in {time.perf_counter() - started:.0f} s")
-    return 0
+        for size in sizes:
+            bench_org(ddb, size, largest=size == sizes[-1], sync_objects=sync_objects)
 
 
 if __name__ == "__main__":
