@@ -82,8 +82,8 @@ class Settings:
     # At least this many pending people in a slice go by one Bulk API 2.0 ingest job (0: never).
     push_bulk_threshold: int = 10_000
     # People in a Bulk slice. It shares the SyncObject Lambda's 600 s with the pull's last slice:
-    # reading 25,000 people, at about 3.3 KB each in memory (measured with 28 short fields),
-    # takes some 80 MB and tens of seconds, settling them 500 transactions, and Salesforce
+    # reading 25,000 people takes tens of seconds (a push slice of 21,621 contacts peaked at 232 MB
+    # of heap: `make bench`'s sync_slice_peak_memory_mb), settling them 500 transactions, and Salesforce
     # processes the job as 3 batches of 10,000 in parallel, inside the ingest's 240 s wait on
     # ordinary orgs. Against 25 Composite calls, the job's handful of calls is already the saving.
     push_bulk_slice_people: int = 25_000
