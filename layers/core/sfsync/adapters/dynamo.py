@@ -614,10 +614,10 @@ class FieldsAttribute(Attribute[dict[str, Any]]):
     """A person's or record's fields, by name, stored as one compact JSON string.
 
     A first copy writes every field of every record: as a map, each field is a typed attribute that
-    boto3 serializes and DynamoDB parses one by one; as one string, once. Measured on the bench's
-    100,000-record first copy (DynamoDB Local): the sync's own CPU fell from 42 s to 30 s and the
-    copy from 84 s to 70 s. No code of ours reads a field inside an expression. An item stored as a
-    map (before this attribute) reads the same."""
+    boto3 serializes and DynamoDB parses one by one; as one string, once. On the bench's 100,000-record
+    first copy (DynamoDB Local), the CPU of the process running the sync fell from 41-42 s to 30-33 s
+    and DynamoDB Local's from 61-66 s to 51-59 s. No code of ours reads a field inside an expression.
+    An item stored as a map (before this attribute) reads the same."""
 
     attr_type = STRING
 
