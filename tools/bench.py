@@ -350,6 +350,8 @@ class SyncScenario:
         figures["dynamodb_floor_minutes"] = {
             short.get(t, t): v for t, v in figures["dynamodb_floor_minutes"].items()
         }
+        for table, logical_id in short.items():
+            figures["bound_by"] = figures["bound_by"].replace(table, logical_id)
         emit(
             "first_copy_1m_on_aws_minutes",
             answer.minutes,

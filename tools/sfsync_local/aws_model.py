@@ -186,10 +186,9 @@ def model(measured: Measured, records: int = 1_000_000, *, latency_factor: float
     others = measured.records - people
 
     def object_seconds(sobject: str, count: int) -> float:
-        own = trips["people"] * count / people if sobject in measured.people_objects and people else 0.0
-        if sobject not in measured.people_objects and others:
-            own = trips["records"] * count / others
-        return cpu * count / measured.records + own
+        """The object's share of the CPU, and of its table's round trips, by its records."""
+        table, of = ("people", people) if sobject in measured.people_objects else ("records", others)
+        return (cpu / measured.records + (trips[table] / of if of else 0.0)) * count
 
     per_object = {o: object_seconds(o, n) for o, n in measured.by_object.items()}
     lambda_seconds = sum(per_object.values())
