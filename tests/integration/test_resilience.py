@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -365,6 +367,16 @@ def watermarks(chain: Chain) -> dict[str, str | None]:
     return {sobject: chain.state.watermark(sobject) for sobject in OBJECTS}
 
 
+def leave_the_second_of(stamps: Iterable[str | None]) -> None:
+    """Wait until the clock is past the second the last window ended in: a watermark is the last
+    millisecond of the second before its window's upper bound (``Window.watermark``), so a cycle
+    started within that same second leaves it where it was."""
+    marks = [from_stamp(s) for s in stamps if s]
+    if marks:
+        wait = max(marks) + timedelta(seconds=1, milliseconds=1) - datetime.now(UTC)
+        time.sleep(max(0.0, wait.total_seconds()))
+
+
 def person_of(chain: Chain, sf_id: str) -> StoredPerson:
     """The person a Salesforce id leads to, through merge and conversion aliases."""
     person = chain.people.get(person_id_for(sf_id))
@@ -543,6 +555,7 @@ def test_an_incremental_cycle_survives_a_crash_around_each_step(
 ) -> None:
     chain = synced
     before = watermarks(chain)
+    leave_the_second_of(before.values())
     # given changes in Salesforce (two slices of contacts when the contacts' checkpoint is tested) ...
     retitled = SLICE_RECORDS + 10 if contact_step == "checkpoint" else 5
     edits = edit_salesforce(chain.emu, f"{lead_step} {contact_step}", contacts_to_retitle=retitled)
