@@ -58,6 +58,7 @@ from sfsync.adapters.dynamo import WRITERS, PeopleRepository, StateRepository
 from sfsync.config import Settings
 from sfsync.domain.people import PersonChange
 from sfsync.domain.person_fields import marketing_edit
+from sfsync.domain.records import PERSON_OBJECTS
 from sfsync.ports import PersonRef
 from sfsync.services.marketing import MarketingService
 from sfsync.services.versioned import rewrite, save_versioned
@@ -334,12 +335,12 @@ class SyncScenario:
         }
         measured = Measured(
             by_object={o: by_object[o]["created"] for o in self.objects if o in by_object},
-            people_objects=frozenset({"Lead", "Contact"}),
+            people_objects=frozenset(PERSON_OBJECTS),
             cpu_seconds=cpu,
             requests={key: (stats.requests, stats.items) for key, stats in usage.by_key.items()},
             tables=tables,
             people_table=self.stack.table_name("PeopleTable"),
-            lambda_memory_mb=self.stack.functions["SyncObjectFunction"].memory_size,
+            lambda_memory_mb=self.stack.functions[SYNC_FUNCTION].memory_size,
             map_concurrency=map_concurrency(self.stack),
             writers=WRITERS,
             slice_records=SLICE_RECORDS,
@@ -575,7 +576,7 @@ def bench_slice_memory(ddb: DynamoDBLocal, size: int, sync_objects: str | None) 
         sf = org.salesforce()
         visible = {o: int(sf.query(f"SELECT COUNT() FROM {o}")["totalSize"]) for o in objects}
         full = [o for o in objects if visible[o] >= slice_records] or [max(objects, key=visible.__getitem__)]
-        person = max((o for o in ("Lead", "Contact") if o in objects), key=visible.__getitem__, default=None)
+        person = max((o for o in PERSON_OBJECTS if o in objects), key=visible.__getitem__, default=None)
         with TracedFunction(stack, SYNC_FUNCTION) as function:
             for sobject in [min(objects, key=visible.__getitem__), *full]:
                 progress(f"slice memory: a traced slice of {sobject} ({visible[sobject]:,} records) ...")

@@ -8,7 +8,7 @@ import logging
 import ssl
 import tempfile
 import threading
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,61 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_error(self, format: str, *args: Any) -> None:
         return None
+
+
+@dataclass(frozen=True)
+class SyncUserAccess:
+    """How a client reaches an emulated org as its sync user: the server's URL and CA, and the
+    client credentials. What ``EmulatorServer`` gives for an org it serves, and what a client of an
+    org served by another process (``sf-emulator --json`` prints these) builds for itself."""
+
+    url: str
+    ca_file: str
+    client_id: str
+    client_secret: str
+
+    def http(self) -> requests.Session:
+        """A requests session that trusts the emulator's CA and ignores the *_CA_BUNDLE variables."""
+        session = requests.Session()
+        session.trust_env = False  # otherwise REQUESTS_CA_BUNDLE silently overrides ``verify``
+        session.verify = self.ca_file
+        return session
+
+    def login(self) -> dict[str, Any]:
+        """Client-credentials token for the sync user (the OAuth response body)."""
+        response = self.http().post(
+            f"{self.url}/services/oauth2/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+            },
+            timeout=30,
+        )
+        response.raise_for_status()
+        return dict(response.json())
+
+    def salesforce(self, version: str = "59.0") -> Any:
+        """A simple-salesforce client logged in as the sync user."""
+        from simple_salesforce import Salesforce
+
+        token = self.login()
+        return Salesforce(
+            instance_url=token["instance_url"],
+            session_id=token["access_token"],
+            session=self.http(),
+            version=version,
+        )
+
+    def sync_secret(self) -> dict[str, str]:
+        """The Salesforce secret sfsync needs to use this org (client credentials, and this CA)."""
+        return {
+            "auth": "client_credentials",
+            "login_url": self.url,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "ca_file": self.ca_file,
+        }
 
 
 class EmulatorServer:
@@ -131,50 +186,27 @@ class EmulatorServer:
         creds_path.chmod(0o600)
 
     # -- clients --------------------------------------------------------------------------------
+    @property
+    def access(self) -> SyncUserAccess:
+        """The sync user's way in, with the credentials as they are now (a test may rotate them)."""
+        creds = self.credentials
+        return SyncUserAccess(self.url, self.ca_file, creds.client_id, creds.client_secret)
+
     def http(self) -> requests.Session:
         """A requests session that trusts the emulator's CA and ignores the *_CA_BUNDLE variables."""
-        session = requests.Session()
-        session.trust_env = False  # otherwise REQUESTS_CA_BUNDLE silently overrides ``verify``
-        session.verify = self.ca_file
-        return session
+        return self.access.http()
 
     def login(self) -> dict[str, Any]:
         """Client-credentials token for the sync user (the OAuth response body)."""
-        creds = self.credentials
-        response = self.http().post(
-            f"{self.url}/services/oauth2/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": creds.client_id,
-                "client_secret": creds.client_secret,
-            },
-            timeout=30,
-        )
-        response.raise_for_status()
-        return dict(response.json())
+        return self.access.login()
 
     def salesforce(self, version: str = "59.0") -> Any:
         """A simple-salesforce client logged in as the sync user."""
-        from simple_salesforce import Salesforce
-
-        token = self.login()
-        return Salesforce(
-            instance_url=token["instance_url"],
-            session_id=token["access_token"],
-            session=self.http(),
-            version=version,
-        )
+        return self.access.salesforce(version)
 
     def sync_secret(self) -> dict[str, str]:
         """The Salesforce secret sfsync needs to use this org (client credentials, and this CA)."""
-        creds = self.credentials
-        return {
-            "auth": "client_credentials",
-            "login_url": self.url,
-            "client_id": creds.client_id,
-            "client_secret": creds.client_secret,
-            "ca_file": self.ca_file,
-        }
+        return self.access.sync_secret()
 
     def info(self) -> dict[str, str]:
         creds = self.credentials

@@ -44,6 +44,7 @@ from types import TracebackType
 from typing import Any
 
 import sf_emulator
+from sf_emulator.server import SyncUserAccess
 from sfsync.ports import ObjectStats
 
 from .stack import DEFAULT_TEMPLATE, LocalStack
@@ -332,38 +333,14 @@ class OrgProcess:
         if process.stdout is not None:
             process.stdout.close()
 
+    @property
+    def access(self) -> SyncUserAccess:
+        """The sync user's way into the org (its secret, a logged-in client), from what it printed."""
+        info = self.info
+        return SyncUserAccess(info["url"], info["ca_file"], info["client_id"], info["client_secret"])
+
     def sync_secret(self) -> dict[str, str]:
-        """The secret ``EmulatorServer.sync_secret`` gives for an org served in-process."""
-        return {
-            "auth": "client_credentials",
-            "login_url": self.info["url"],
-            "client_id": self.info["client_id"],
-            "client_secret": self.info["client_secret"],
-            "ca_file": self.info["ca_file"],
-        }
+        return self.access.sync_secret()
 
     def salesforce(self, version: str = "59.0") -> Any:
-        """A simple-salesforce client logged in as the sync user (client credentials)."""
-        import requests
-        from simple_salesforce import Salesforce
-
-        session = requests.Session()
-        session.trust_env = False  # otherwise REQUESTS_CA_BUNDLE silently overrides ``verify``
-        session.verify = self.info["ca_file"]
-        response = session.post(
-            f"{self.info['url']}/services/oauth2/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": self.info["client_id"],
-                "client_secret": self.info["client_secret"],
-            },
-            timeout=30,
-        )
-        response.raise_for_status()
-        token = response.json()
-        return Salesforce(
-            instance_url=token["instance_url"],
-            session_id=token["access_token"],
-            session=session,
-            version=version,
-        )
+        return self.access.salesforce(version)
