@@ -55,4 +55,23 @@ class InvalidEventError(SyncError):
 class InvalidRequestError(SyncError):
     """A marketing-side request names an unknown person or field, or carries a value of the wrong
     type or a bad email address. Nothing was changed; the message names each problem (never a value,
-    which may be personal data)."""
+    which may be personal data).
+
+    ``code`` says which kind of refusal it is, for a caller that answers each kind its own way (the
+    HTTP API's status codes): ``NOT_FOUND`` (no such person or campaign), ``CONFLICT`` (the request
+    does not fit the state it found, e.g. a contact asked to convert), ``VERSION_MOVED`` (a write on
+    a version the person is no longer at), ``KEY_REUSED`` (an idempotency key sent with another
+    request), or None (the request itself is wrong). ``problems`` names the field of each problem
+    when the request was checked field by field: ``(field, problem)`` pairs, whose problems make the
+    message."""
+
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    VERSION_MOVED = "version_moved"
+    KEY_REUSED = "key_reused"
+
+    def __init__(
+        self, message: str = "", *, code: str | None = None, problems: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        super().__init__(message or "; ".join(problem for _, problem in problems), code=code)
+        self.problems = problems

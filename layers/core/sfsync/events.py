@@ -154,6 +154,8 @@ class ActionRequest:
     converted_status: str | None = None  # convert_person: a converted lead status
     account_id: str | None = None  # convert_person: an existing account to convert into
     opportunity_name: str | None = None  # convert_person: create an opportunity of this name
+    expected_version: int | None = None  # update_person: edit only this version of the person
+    in_salesforce: bool = True  # delete_person with from_marketing: delete its Salesforce record too
     idempotency_key: str | None = None
 
     @classmethod
@@ -175,6 +177,14 @@ class ActionRequest:
         from_marketing = event.get("from_marketing", False)
         if not isinstance(from_marketing, bool):
             raise InvalidEventError("delete_person's 'from_marketing' must be true or false")
+        in_salesforce = event.get("in_salesforce", True)
+        if not isinstance(in_salesforce, bool):
+            raise InvalidEventError("delete_person's 'in_salesforce' must be true or false")
+        expected_version = event.get("expected_version")
+        if expected_version is not None and (
+            isinstance(expected_version, bool) or not isinstance(expected_version, int) or expected_version < 0
+        ):
+            raise InvalidEventError("update_person's 'expected_version' must be a whole number (0 or more)")
 
         def text(key: str, required: bool = False) -> str | None:
             return _text(event, key, "actions", required=required)
@@ -201,6 +211,8 @@ class ActionRequest:
             converted_status=text("converted_status"),
             account_id=text("account_id"),
             opportunity_name=text("opportunity_name"),
+            expected_version=expected_version,
+            in_salesforce=in_salesforce,
             idempotency_key=key,
         )
 

@@ -301,8 +301,15 @@ def _act(request: ActionRequest) -> dict[str, Any]:
         made = marketing().create_person(request.values or {}, key=key)
         return {"ok": True, "person_id": made.person_id, "created": made.created}
     if request.action == "update_person":
-        changed = marketing().update_person(request.person_id or "", request.values or {})
-        return {"ok": True, "person_id": request.person_id, "changed": changed}
+        updated = marketing().update_person(
+            request.person_id or "", request.values or {}, expected_version=request.expected_version
+        )
+        return {
+            "ok": True,
+            "person_id": updated.person_id,
+            "changed": updated.changed,
+            "version": updated.version,
+        }
     if request.action == "change_owner":
         return actions().change_owner(request.person_id or "", request.owner_id or "")
     if request.action == "create_task":
@@ -327,7 +334,9 @@ def _act(request: ActionRequest) -> dict[str, Any]:
             owner_id=request.owner_id,
         )
     if request.action == "delete_person":
-        return actions().delete_person(person, from_marketing=request.from_marketing)
+        return actions().delete_person(
+            person, from_marketing=request.from_marketing, in_salesforce=request.in_salesforce
+        )
     if request.action == "merge_people":
         return actions().merge_people(person, request.losers)
     return actions().sync_person(request.person_id or "", owner_id=request.owner_id)

@@ -1044,13 +1044,23 @@ class PeopleRepository:
         pending-push index: one read request while it is small)."""
         return PersonItem.pending_push.count(sf_type)
 
-    @_classified
     def change_log(self, person_id: str, limit: int = 100) -> list[dict[str, Any]]:
         """A person's changes, newest first: when, the source, and each field's old and new value."""
-        return [
-            {"at": item.sk.split("#", 1)[0], "source": item.source, "changes": item.changes}
-            for item in ChangeLogItem.query(f"CHANGES#{person_id}", scan_index_forward=False, limit=limit)
+        return self.change_log_page(person_id, limit).items
+
+    @_classified
+    def change_log_page(
+        self, person_id: str, limit: int = 100, after: str | None = None
+    ) -> Page[dict[str, Any]]:
+        """One page of ``change_log``, and the entry the next page starts after (None: the last)."""
+        pk = f"CHANGES#{person_id}"
+        start = {"pk": {"S": pk}, "sk": {"S": after}} if after else None
+        result = ChangeLogItem.query(pk, scan_index_forward=False, limit=limit, last_evaluated_key=start)
+        entries = [
+            {"at": item.sk.split("#", 1)[0], "source": item.source, "changes": item.changes} for item in result
         ]
+        last = result.last_evaluated_key
+        return Page(entries, str(last["sk"]["S"]) if last else None)
 
     @_classified
     def create(self, change: PersonChange) -> str:

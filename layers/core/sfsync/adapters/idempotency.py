@@ -53,15 +53,14 @@ CONTENT_WINDOW = timedelta(minutes=10)
 Answer = dict[str, Any]
 
 
-def _answer(
-    *, data: dict[str, Any], act: Callable[[ActionRequest], Answer], request: ActionRequest
-) -> Answer:
-    """The action itself; ``data`` (the key and the request) is what Powertools keys and checks."""
-    return act(request)
+def _answer(*, data: dict[str, Any], act: Callable[[str], Answer], key: str) -> Answer:
+    """The request itself; ``data`` (the key and the request) is what Powertools keys and checks."""
+    return act(key)
 
 
 class IdempotentActions:
-    """Runs actions through Powertools' idempotency, keyed as the module says."""
+    """Runs actions (and other retryable requests) through Powertools' idempotency, keyed as the
+    module says."""
 
     def __init__(self, table_name: str, clock: Callable[[], datetime]) -> None:
         self.table_name = table_name
@@ -83,20 +82,29 @@ class IdempotentActions:
         """``act(request)``, once per key; the request ``act`` gets carries the key it ran under."""
         key = request.idempotency_key
         if key is None and request.action in CREATES:
-            key = self._content_key(request)
+            key = self.content_key(request.content())
         if key is None:
             return act(request)
+        return self.once(key, request.content(), lambda k: act(replace(request, idempotency_key=k)), context)
+
+    def once(
+        self,
+        key: str,
+        content: dict[str, Any],
+        act: Callable[[str], Answer],
+        context: LambdaContext | None,
+    ) -> Answer:
+        """``act(key)`` the first time ``key`` comes with ``content`` (JSON values); the same key and
+        content again answers as the first did, without running it; another content with that key
+        is refused (``KEY_REUSED``); the same key while the first still runs is a RetriableError."""
         if context is not None:  # an in-progress record lasts as long as this invocation may
             self.config.register_lambda_context(context)
         try:
-            answer: Answer = self._once(
-                data={"key": key, "request": request.content()},
-                act=act,
-                request=replace(request, idempotency_key=key),
-            )
+            answer: Answer = self._once(data={"key": key, "request": content}, act=act, key=key)
         except IdempotencyValidationError as exc:
             raise InvalidRequestError(
-                "this idempotency_key came before with another request: a new request needs a new key"
+                "this idempotency_key came before with another request: a new request needs a new key",
+                code=InvalidRequestError.KEY_REUSED,
             ) from exc
         except IdempotencyAlreadyInProgressError as exc:
             raise RetriableError("the same request is still running: try again shortly") from exc
@@ -104,11 +112,12 @@ class IdempotentActions:
             raise RetriableError(f"the idempotency store failed: {type(exc).__name__}") from exc
         return answer
 
-    def _content_key(self, request: ActionRequest) -> str:
-        """The key of a key-less create: minted by the first request with its content in the window,
-        found by the others (a conditional put: of two at once, one mints and the other reads)."""
-        content = json.dumps(request.content(), sort_keys=True, separators=(",", ":"), default=str)
-        item_id = f"content#{hashlib.sha256(content.encode()).hexdigest()}"
+    def content_key(self, content: dict[str, Any]) -> str:
+        """The key of a key-less create: minted by the first request with its ``content`` in the
+        window, found by the others (a conditional put: of two at once, one mints and the other
+        reads)."""
+        text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+        item_id = f"content#{hashlib.sha256(text.encode()).hexdigest()}"
         now = int(self.clock().timestamp())
         minted = f"content:{uuid.uuid4()}"
         try:

@@ -20,6 +20,7 @@ sparse: a record without a person (or parent) is not in it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -334,6 +335,11 @@ class MarketingDatabase:
         self.records = records
 
     def person(self, person_id: str) -> dict[str, Any] | None:
+        """A person with its company's and owners' fields (``view``, flattened)."""
+        found = self.view(person_id)
+        return {"person_id": found.person_id, **found.fields} if found is not None else None
+
+    def view(self, person_id: str) -> PersonView | None:
         """A person with its company's and owners' fields: one GetItem, then one BatchGet (company
         and owner), then one GetItem for the account's owner. An alias is followed."""
         stored = self.people.get(person_id)
@@ -341,7 +347,7 @@ class MarketingDatabase:
             if stored is None or stored.alias_of is None:
                 break
             stored = self.people.get(stored.alias_of)
-        if stored is None:
+        if stored is None or stored.alias_of is not None:
             return None
         fields = stored.fields
         ids = [
@@ -354,12 +360,27 @@ class MarketingDatabase:
         owner = found.get(str(fields.get("sfdc_owner_id")))
         account_owner_id = company.fields.get("OwnerId") if company else None
         account_owner = self.records.get(account_owner_id) if isinstance(account_owner_id, str) else None
-        return {
-            "person_id": stored.person_id,
-            **person_view(
+        return PersonView(
+            person_id=stored.person_id,
+            version=stored.version,
+            sf_id=stored.sf_id,
+            sf_type=stored.sf_type,
+            fields=person_view(
                 fields,
                 company.fields if company else None,
                 owner.fields if owner else None,
                 account_owner.fields if account_owner else None,
             ),
-        }
+        )
+
+
+@dataclass(frozen=True)
+class PersonView:
+    """A person as the marketing application reads it: its fields with its company's and owners'
+    (``domain.records.person_view``), and the version a conditional edit names."""
+
+    person_id: str
+    version: int
+    sf_id: str | None
+    sf_type: str | None
+    fields: dict[str, Any]

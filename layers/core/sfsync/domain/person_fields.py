@@ -84,18 +84,18 @@ def check_values(values: Mapping[str, Any], custom: Mapping[str, str]) -> dict[s
     if not isinstance(values, Mapping) or not values:
         raise InvalidRequestError("the request sets no fields: give a JSON object of field -> value")
     types = field_types(custom)
-    problems = []
+    problems: list[tuple[str, str]] = []
     for name, value in values.items():
         kind = types.get(name)
         if kind is None:
             managed = " (set by the Salesforce sync only)" if str(name).startswith("sfdc_") else ""
-            problems.append(f"unknown field {name!r}{managed}")
+            problems.append((str(name), f"unknown field {name!r}{managed}"))
             continue
         problem = value_problem(name, kind, value)
         if problem:
-            problems.append(problem)
+            problems.append((str(name), problem))
     if problems:
-        raise InvalidRequestError("; ".join(problems))
+        raise InvalidRequestError(problems=tuple(problems))
     return dict(values)
 
 

@@ -119,7 +119,8 @@ class ActionsService:
             raise InvalidRequestError(
                 f"person {ref.person_id!r} has a Salesforce record the sync user cannot see (sharing, or "
                 "deleted and purged): Sync Person makes no other, which could duplicate it; give the "
-                "sync user access to it, or delete the person"
+                "sync user access to it, or delete the person",
+                code=InvalidRequestError.CONFLICT,
             )
         if _live_in_salesforce(ref):
             return self._push_now(ref)
@@ -331,7 +332,10 @@ class ActionsService:
             raise InvalidRequestError("'account_id' must be the Salesforce id of an account (001...)")
         ref = self.marketing.person(person_id)
         if ref.sf_type == "Contact" and ref.sf_id:
-            raise InvalidRequestError(f"person {person_id!r} is a contact already: only a lead converts")
+            raise InvalidRequestError(
+                f"person {person_id!r} is a contact already: only a lead converts",
+                code=InvalidRequestError.CONFLICT,
+            )
         synced = self.sync_person(ref.person_id)
         if not synced["ok"]:
             return synced
@@ -377,18 +381,25 @@ class ActionsService:
             "opportunity_id": result.opportunity_id,
         }
 
-    def delete_person(self, person_id: str, *, from_marketing: bool = False) -> dict[str, Any]:
+    def delete_person(
+        self, person_id: str, *, from_marketing: bool = False, in_salesforce: bool = True
+    ) -> dict[str, Any]:
         """Delete the person's lead or contact in Salesforce now (to its recycle bin), and the marketing
-        person too when ``from_marketing``; the person's sync errors go with it.
+        person too when ``from_marketing``; the person's sync errors go with it. ``in_salesforce``
+        False (with ``from_marketing``) leaves the Salesforce record as it is: an erasure of the
+        marketing side alone, which a later change of that record in Salesforce brings back as a new
+        person.
 
         Deleting from marketing is an erasure: the person's sync errors (and its aliases'), then its
         change log, its aliases and the person (``PeoplePort.erase``, the person last). Every step can
         be done again, and the person goes last, so an erasure that stops part-way leaves the person
         to be deleted again, which completes it (its record, deleted in Salesforce by then, is not
         deleted twice)."""
+        if not in_salesforce and not from_marketing:
+            raise InvalidRequestError("a delete that keeps the Salesforce record must delete from marketing")
         ref = self.marketing.person(person_id)
-        in_salesforce = _live_in_salesforce(ref)
-        if in_salesforce and ref.sf_id and ref.sf_type:
+        deleting = in_salesforce and _live_in_salesforce(ref)
+        if deleting and ref.sf_id and ref.sf_type:
             [result] = self.salesforce.delete_records(ref.sf_type, [ref.sf_id])
             if not result.ok and result.code != "ENTITY_IS_DELETED":
                 answer = {"ok": True, "person_id": ref.person_id, "sf_id": ref.sf_id, "sf_type": ref.sf_type}
@@ -398,15 +409,15 @@ class ActionsService:
         self.errors.clear_sync_errors([(t, i) for i in identities for t in ("Lead", "Contact")])
         if from_marketing:
             self.people.erase(ref.person_id)
-        elif in_salesforce:
+        elif deleting:
             self.people.log(
                 ref.person_id, [FieldChange("sfdc_is_deleted", False, True, "marketing", "delete_person")]
             )
-        logger.info("person deleted", extra={"in_salesforce": in_salesforce, "in_marketing": from_marketing})
+        logger.info("person deleted", extra={"in_salesforce": deleting, "in_marketing": from_marketing})
         return {
             "ok": True,
             "person_id": ref.person_id,
-            "deleted_in_salesforce": in_salesforce,
+            "deleted_in_salesforce": deleting,
             "deleted_in_marketing": from_marketing,
         }
 

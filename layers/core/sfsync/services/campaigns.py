@@ -53,7 +53,8 @@ class CampaignActions:
         if found is None or found.kind != "campaign" or found.is_deleted:
             raise InvalidRequestError(
                 f"unknown campaign {campaign_id!r}: sync Campaign and CampaignMemberStatus "
-                "from Salesforce (SyncObjects), or make it with create_campaign"
+                "from Salesforce (SyncObjects), or make it with create_campaign",
+                code=InvalidRequestError.NOT_FOUND,
             )
         return found
 

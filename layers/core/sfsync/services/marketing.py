@@ -15,7 +15,7 @@ key (``key``) makes the person of that key, so a retry finds what the first try 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -37,6 +37,36 @@ class Created:
 
     person_id: str
     created: bool
+
+
+@dataclass(frozen=True)
+class Updated:
+    """What ``update_person`` did: the person (an alias asked for leads to it), how many fields
+    changed, and the version the person is at after the edit (what a next conditional edit names)."""
+
+    person_id: str
+    changed: int
+    version: int
+
+
+@dataclass(frozen=True)
+class Imported:
+    """One entry of ``import_people``: the person it made or updated, or why it was refused."""
+
+    number: int
+    person_id: str | None
+    created: bool
+    changed: int
+    version: int | None
+    error: InvalidRequestError | None = None
+
+
+def _moved(ref: PersonRef) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"person {ref.person_id!r} has changed since the version given (it is at version {ref.version}): "
+        "read it again and send the edit on that version",
+        code=InvalidRequestError.VERSION_MOVED,
+    )
 
 
 class MarketingService:
@@ -62,15 +92,26 @@ class MarketingService:
         holder = self.people.create(PersonChange(person_id, "", "Lead", fields, "", log=log))
         return Created(holder, created=holder == person_id)
 
-    def update_person(self, person_id: str, values: Mapping[str, Any], *, source: str = "marketing") -> int:
-        """Set fields of a person; returns how many changed. Conflicts with a concurrent write (a pull,
-        a push, another edit) are retried against the newer version, so no edit is lost."""
+    def update_person(
+        self,
+        person_id: str,
+        values: Mapping[str, Any],
+        *,
+        source: str = "marketing",
+        expected_version: int | None = None,
+    ) -> Updated:
+        """Set fields of a person. Conflicts with a concurrent write (a pull, a push, another edit) are
+        retried against the newer version, so no edit is lost; with ``expected_version`` (a caller
+        that read the person at that version and edits what it saw) the edit is made on that version
+        only, and a person that has moved on is refused (``VERSION_MOVED``), nothing written."""
         checked = check_values(values, self.custom)
         blocked = {n for n, sides in self.policy.blocked.items() if "marketing" in sides}
         changed = 0
 
         def edit(ref: PersonRef) -> PersonChange | None:
             nonlocal changed
+            if expected_version is not None and ref.version != expected_version:
+                raise _moved(ref)
             fields, pending, log = marketing_edit(
                 ref.fields or {}, ref.pending or {}, checked, source=source, in_salesforce=bool(ref.sf_id)
             )
@@ -87,7 +128,38 @@ class MarketingService:
         save_versioned(
             self.people, {ref.person_id: ref}, edit, read=lambda ids: {ids[0]: self.person(ids[0])}
         )
-        return changed
+        version = self.person(ref.person_id).version if changed else ref.version
+        return Updated(ref.person_id, changed, version)
+
+    def import_people(self, people: Sequence[Mapping[str, Any]], *, key: str) -> list[Imported]:
+        """Create or update each person of a batch, each on its own: ``{"person_id", "values"}``
+        updates that person; ``{"values"}`` alone creates one, or, when a live person has its email,
+        updates that person (an import matches on email, as Marketo's does). A refused person (an
+        unknown id, a bad field or value) is its own result and the rest go on. ``key`` names the
+        batch: the person made for its n-th entry is named by ``key`` and n, so a batch sent again
+        after a crash finds the people the first try made instead of making them twice."""
+        results = []
+        for number, entry in enumerate(people):
+            values = entry.get("values") or {}
+            person_id = entry.get("person_id")
+            try:
+                if person_id is None:
+                    made = self.create_person(values, key=f"{key}#{number}")
+                    if made.created:
+                        results.append(Imported(number, made.person_id, True, len(values), None))
+                        continue
+                    person_id = made.person_id
+                updated = self.update_person(person_id, values)
+                results.append(Imported(number, updated.person_id, False, updated.changed, updated.version))
+            except InvalidRequestError as exc:
+                results.append(Imported(number, person_id, False, 0, None, error=exc))
+        # the versions of the people made, read together (one made by an earlier try may have moved on)
+        made_ids = [r.person_id for r in results if r.created and r.person_id]
+        stored = self.people.lookup(made_ids, full=False) if made_ids else {}
+        return [
+            replace(r, version=stored[r.person_id].version) if r.created and r.person_id in stored else r
+            for r in results
+        ]
 
     def person(self, person_id: str) -> PersonRef:
         """The stored person (following merges and conversions), or InvalidRequestError."""
@@ -101,4 +173,4 @@ class MarketingService:
             if ref.alias_of is None:
                 return ref
             current = ref.alias_of
-        raise InvalidRequestError(f"unknown person {person_id!r}")
+        raise InvalidRequestError(f"unknown person {person_id!r}", code=InvalidRequestError.NOT_FOUND)

@@ -356,7 +356,8 @@ class OperatorService:
                     return current, via
                 via, current = via or current, ref.alias_of
         raise InvalidRequestError(
-            f"unknown person {asked!r}: no marketing person has this id or Salesforce id"
+            f"unknown person {asked!r}: no marketing person has this id or Salesforce id",
+            code=InvalidRequestError.NOT_FOUND,
         )
 
 
