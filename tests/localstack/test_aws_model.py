@@ -42,6 +42,8 @@ def test_item_sizes_are_what_dynamodb_charges_for(dynamodb_local: DynamoDBLocal)
 
 
 def test_a_scan_counts_items_units_and_index_entries(dynamodb_local: DynamoDBLocal) -> None:
+    """An item is in an index when it holds the index's partition and sort keys both (as by-change's
+    change_bucket and synced_at); the item counts once per index it is in."""
     client = dynamodb_local.client()
     table = "aws-model-scan"
     client.create_table(
@@ -50,20 +52,45 @@ def test_a_scan_counts_items_units_and_index_entries(dynamodb_local: DynamoDBLoc
         AttributeDefinitions=[
             {"AttributeName": "pk", "AttributeType": "S"},
             {"AttributeName": "email", "AttributeType": "S"},
+            {"AttributeName": "change_bucket", "AttributeType": "S"},
+            {"AttributeName": "synced_at", "AttributeType": "S"},
         ],
         GlobalSecondaryIndexes=[
             {
                 "IndexName": "by-email",
                 "KeySchema": [{"AttributeName": "email", "KeyType": "HASH"}],
                 "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
+            },
+            {
+                "IndexName": "by-change",
+                "KeySchema": [
+                    {"AttributeName": "change_bucket", "KeyType": "HASH"},
+                    {"AttributeName": "synced_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+    stamp = {"S": "2026-12-06T00:00:00.000+0000"}
     try:
-        client.put_item(TableName=table, Item={"pk": {"S": "a"}, "email": {"S": "a@example.com"}})
-        client.put_item(TableName=table, Item={"pk": {"S": "b"}, "fields": {"S": "x" * 1500}})
-        assert scan_table(client, table) == TableItems(items=2, write_units=3, index_entries=1)
+        client.put_item(
+            TableName=table,
+            Item={
+                "pk": {"S": "a"},
+                "email": {"S": "a@example.com"},
+                "change_bucket": {"S": "2026-12#3"},
+                "synced_at": stamp,
+            },
+        )
+        client.put_item(
+            TableName=table, Item={"pk": {"S": "b"}, "fields": {"S": "x" * 1500}, "synced_at": stamp}
+        )
+        client.put_item(TableName=table, Item={"pk": {"S": "c"}, "change_bucket": {"S": "2026-12#3"}})
+        assert scan_table(client, table) == TableItems(items=3, write_units=4, index_entries=2)
+        # and DynamoDB agrees: a by-change entry for a only (c lacks the sort key)
+        entries = client.scan(TableName=table, IndexName="by-change")["Items"]
+        assert [entry["pk"]["S"] for entry in entries] == ["a"]
     finally:
         client.delete_table(TableName=table)
 

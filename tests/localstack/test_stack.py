@@ -340,6 +340,7 @@ def test_real_template_builds(make_stack: Callable[..., LocalStack]) -> None:
         "by-company",
         "pending-push",
         "by-alias",
+        "by-change",
     }
     records = ddb.describe_table(TableName=stack.table_name("RecordsTable"))["Table"]
     assert {g["IndexName"] for g in records["GlobalSecondaryIndexes"]} == {"by-person", "by-parent"}

@@ -179,6 +179,7 @@ def test_real_template_resolves_tables_functions_and_state_machine() -> None:
         "by-company",
         "pending-push",
         "by-alias",
+        "by-change",
     }
     assert {g["IndexName"] for g in tables["RecordsTable"].create_kwargs["GlobalSecondaryIndexes"]} == {
         "by-person",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from sfsync.domain.chain import CycleMachine, ExecutionStatus
-from sfsync.domain.cursor import Position, TailMark, Window
+from sfsync.domain.change_feed import change_bucket, read_changed
+from sfsync.domain.cursor import Position, TailMark, Window, to_stamp
 from sfsync.domain.people import PERSON_MAPPINGS, FieldChange, PersonChange, PersonRef
 from sfsync.domain.records import FieldInfo, RecordChange
 from sfsync.domain.synced_fields import SchemaDrift
@@ -19,6 +21,7 @@ from sfsync.ports import (
     CycleRun,
     Lease,
     ObjectStats,
+    Page,
     SyncErrorRecord,
     Watermark,
 )
@@ -278,10 +281,13 @@ class FakeState:
 class FakePeople:
     """People and aliases with versions. Keeps PeopleRepository's contract (tests/contract): every
     write is conditional on the version read, or on absence for a new person; a unit of writes lands
-    whole or not at all."""
+    whole or not at all; the people changed since a time are found by the same buckets and walk
+    (``domain.change_feed``), each bucket read in (synced_at, person id) order."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.clock = clock
         self.people: dict[str, PersonChange] = {}  # as last written (its version: expected_version + 1)
+        self.synced_at: dict[str, str] = {}  # each person's last write (not an alias's)
         self.aliases: dict[str, str] = {}
         self.alias_versions: dict[str, int] = {}
         self.writes = 0
@@ -297,6 +303,7 @@ class FakePeople:
 
     def delete(self, person_id: str) -> None:
         self.people.pop(person_id, None)
+        self.synced_at.pop(person_id, None)
 
     def log(self, person_id: str, changes: Sequence[FieldChange]) -> None:
         self.logged.setdefault(person_id, []).extend(changes)
@@ -346,6 +353,7 @@ class FakePeople:
         return self.write([[c] for c in latest.values()])
 
     def write(self, units: Sequence[Sequence[PersonChange | AliasWrite]]) -> list[str]:
+        now = to_stamp(self.clock())  # one stamp for the call, as the adapter
         conflicts: list[str] = []
         for unit in units:
             if not all(self._holds(w) for w in unit):
@@ -355,7 +363,7 @@ class FakePeople:
                 if self.crash_after_writes is not None and self.writes >= self.crash_after_writes:
                     self.crash_after_writes = None
                     raise RetriableError("simulated crash in the middle of a batch")
-                self._apply(write)
+                self._apply(write, now)
                 self.writes += 1
         return conflicts
 
@@ -370,16 +378,18 @@ class FakePeople:
             return current is None or self.aliases.get(write.person_id) == write.target_id
         return current is None
 
-    def _apply(self, write: PersonChange | AliasWrite) -> None:
+    def _apply(self, write: PersonChange | AliasWrite, now: str) -> None:
         if isinstance(write, AliasWrite):
             self.alias_versions[write.person_id] = (self.version(write.person_id) or 0) + 1
             self.people.pop(write.person_id, None)
+            self.synced_at.pop(write.person_id, None)
             self.aliases[write.person_id] = write.target_id
             return
         if write.person_id in self.aliases:  # a person written over an alias keeps counting its version
             del self.aliases[write.person_id]
             del self.alias_versions[write.person_id]
         self.people[write.person_id] = write
+        self.synced_at[write.person_id] = now
         self.written_log.setdefault(write.person_id, []).extend(write.log)
 
     def live_page(self, sf_type: str, after: str | None, limit: int) -> tuple[dict[str, str], str | None]:
@@ -393,6 +403,22 @@ class FakePeople:
             and not self.people[k].not_visible
         }
         return found, page[-1] if rest else None
+
+    def changed_since(self, since: str, limit: int = 100, after: str | None = None) -> Page[str]:
+        ids, position = read_changed(since, limit, after, self.clock, self._changed_in)
+        return Page(ids, position)
+
+    def _changed_in(
+        self, bucket: str, since: str, start: tuple[str, str] | None, limit: int
+    ) -> list[tuple[str, str]]:
+        entries = sorted(
+            (stamp, pid)
+            for pid, stamp in self.synced_at.items()
+            if change_bucket(pid, stamp) == bucket
+            and stamp >= since
+            and (start is None or (stamp, pid) > start)
+        )
+        return entries[:limit]
 
     def live(self) -> dict[str, PersonChange]:
         return {pid: p for pid, p in self.people.items() if not p.deleted}

@@ -504,6 +504,18 @@ class PeoplePort(Protocol):
         (reconciliation only): Salesforce id -> person id, and where the next page starts (None: done)."""
         ...
 
+    def changed_since(self, since: str, limit: int = 100, after: str | None = None) -> Page[str]:
+        """One page of the ids of the people written (by a pull, a push, an edit, an action) at or
+        after ``since``, a Salesforce-format stamp (``domain.cursor.to_stamp``), never by a scan.
+        Pass a page's ``next`` as ``after`` for the next one; None: no more. A page holds at most
+        ``limit`` ids and may be short, or empty, before the end. A person written again while a
+        caller pages is not skipped, and may come twice; an alias is not a person and is left out.
+        The index behind it is eventually consistent, and a write's time is taken before it commits:
+        a caller reading again starts a margin before its previous read began
+        (``domain.change_feed``). Raises InvalidRequestError for a malformed ``after``, ``since`` or
+        ``limit``."""
+        ...
+
     def delete(self, person_id: str) -> None:
         """Remove the person from the marketing database (Delete Person from marketing)."""
         ...

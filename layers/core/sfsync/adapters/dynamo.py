@@ -15,9 +15,11 @@ People table: a person by id (GetItem/BatchGetItem), by Salesforce id (GSI by-sf
 (GSI by-email, sparse: only people with an email are in it), a company's people (GSI by-company,
 sparse: contacts with an account), people with marketing changes not yet in Salesforce (GSI
 pending-push, sparse: by object, oldest change first), the aliases that lead to a person (GSI
-by-alias, sparse: merged-away and converted identities). Every index keeps keys only; a Query
-pages, then a BatchGet. Every write of a stored person bumps its version and is conditional on
-the version it was read at, so a pull or a push never overwrites an edit made meanwhile.
+by-alias, sparse: merged-away and converted identities), the people written since a time (GSI
+by-change: every person, not an alias, by ``YYYY-MM#shard`` of its last write and its ``synced_at``;
+``domain.change_feed``). Every index keeps keys only; a Query pages, then a BatchGet. Every write
+of a stored person bumps its version and is conditional on the version it was read at, so a pull
+or a push never overwrites an edit made meanwhile.
 The records table (every other object) is in ``adapters.records``.
 """
 
@@ -50,6 +52,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from ..domain.change_feed import change_bucket, read_changed
 from ..domain.cursor import Position, Window, to_stamp
 from ..domain.people import FieldChange, PersonChange
 from ..domain.records import FieldInfo
@@ -675,6 +678,15 @@ class ByAlias(GlobalSecondaryIndex["PersonItem"]):
     alias_of = UnicodeAttribute(hash_key=True)
 
 
+class ByChange(GlobalSecondaryIndex["PersonItem"]):
+    class Meta:
+        index_name = "by-change"
+        projection = KeysOnlyProjection()
+
+    change_bucket = UnicodeAttribute(hash_key=True)
+    synced_at = UnicodeAttribute(range_key=True)
+
+
 class PersonItem(Model):
     class Meta:
         table_name = "unbound-people-table"
@@ -694,11 +706,15 @@ class PersonItem(Model):
     push_type = UnicodeAttribute(null=True)  # Lead or Contact while pending (sparse index)
     pending_since = UnicodeAttribute(null=True)
     push_error = UnicodeAttribute(null=True)  # the code Salesforce refused the last push with
+    # YYYY-MM#shard of synced_at (domain.change_feed); absent on an alias, and on a person last written
+    # before the index existed (until it is written again)
+    change_bucket = UnicodeAttribute(null=True)
     by_sf_id = BySalesforceId()
     by_email = ByEmail()
     by_company = ByCompany()
     pending_push = PendingPush()
     by_alias = ByAlias()
+    by_change = ByChange()
 
 
 @dataclass(frozen=True)
@@ -750,6 +766,7 @@ ALIAS_CLEARS = (
     "push_type",
     "pending_since",
     "push_error",
+    "change_bucket",
 )
 
 
@@ -820,15 +837,22 @@ class PeopleRepository:
     MAX_ATTEMPTS = 5  # a create or an erasure tried again when people change under it
     MAX_IDENTITIES = 100  # a person and the aliases that lead to it (merges, conversions)
 
-    def __init__(self, table_name: str, log_table: str | None = None, log_days: int = 400) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        log_table: str | None = None,
+        log_days: int = 400,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         PersonItem.Meta.table_name = table_name
         if log_table:
             ChangeLogItem.Meta.table_name = log_table
         self.table_name = table_name
         self.log_days = log_days
+        self.clock = clock  # stamps every write (synced_at) and says which month is the current one
 
     def _log_expiry(self) -> int:
-        return int((datetime.now(UTC) + timedelta(days=self.log_days)).timestamp())
+        return int((self.clock() + timedelta(days=self.log_days)).timestamp())
 
     @_classified
     def lookup(self, person_ids: Sequence[str], *, full: bool = True) -> dict[str, PersonRef]:
@@ -881,6 +905,7 @@ class PeopleRepository:
             digest=change.digest,
             sf_modstamp=change.system_modstamp or None,
             synced_at=now,
+            change_bucket=change_bucket(change.person_id, now),
             version=(change.expected_version or 0) + 1,
             pending=change.pending or None,
             push_type=change.sf_type if pushing else None,
@@ -900,7 +925,7 @@ class PeopleRepository:
         """Units packed into transactions of up to 100 items (a unit never split), sent WRITERS at
         once; a unit whose condition failed is left out and the rest of its transaction goes again.
         Returns the person ids of the units left out."""
-        now = to_stamp(datetime.now(UTC))
+        now = to_stamp(self.clock())
         chunks: list[list[Sequence[PersonChange | AliasWrite]]] = [[]]
         items = 0
         for unit in units:
@@ -1005,6 +1030,42 @@ class PeopleRepository:
         return Page(ids, str(last["person_id"]["S"]) if last else None)
 
     @_classified
+    def changed_since(self, since: str, limit: int = 100, after: str | None = None) -> Page[str]:
+        """One page of the people written (pulled, pushed, edited, by an action) at or after ``since``,
+        a Salesforce-format stamp (``to_stamp``), by Queries of the by-change index, never a Scan.
+
+        The walk (``domain.change_feed``) is shard-major: for each of the 8 shards, the months from
+        ``since``'s to the current one, ascending. A person written again while a caller pages moves to
+        the current month's bucket of its own shard (fixed by its id) with a later ``synced_at``: ahead
+        of the reader, so never skipped; it may come back twice (only if rewritten while its shard is
+        read). An alias has left the index. The index is eventually consistent, and a write's stamp is
+        taken before it commits: a caller reading again takes its next ``since`` a margin before its
+        previous read began. People last written before the index existed have no bucket and are not
+        found until written again (a rewrite of each would add them; there is no backfill).
+
+        Up to ``limit`` (1 to 1,000) ids, filled across buckets in at most MAX_QUERIES (64) Queries a
+        call: a page may be short, or empty, with a ``next``; the walk has ended when ``next`` is None.
+        ``after`` is a page's ``next``; InvalidRequestError for a malformed one, a bad ``since`` or
+        ``limit``."""
+        ids, position = read_changed(since, limit, after, self.clock, self._changed_in)
+        return Page(ids, position)
+
+    @staticmethod
+    def _changed_in(
+        bucket: str, since: str, start: tuple[str, str] | None, limit: int
+    ) -> list[tuple[str, str]]:
+        """One Query of a change bucket: (synced_at, person id) from ``since``, after ``start``."""
+        start_key = (
+            {"change_bucket": {"S": bucket}, "synced_at": {"S": start[0]}, "person_id": {"S": start[1]}}
+            if start
+            else None
+        )
+        result = PersonItem.by_change.query(
+            bucket, PersonItem.synced_at >= since, limit=limit, last_evaluated_key=start_key
+        )
+        return [(item.synced_at, item.person_id) for item in result]
+
+    @_classified
     def live_page(self, sf_type: str, after: str | None, limit: int) -> tuple[dict[str, str], str | None]:
         start = {"person_id": {"S": after}} if after else None
         # No filter expression: ``limit`` then bounds the items read, not only those returned.
@@ -1026,7 +1087,7 @@ class PeopleRepository:
         campaign membership, a conversion, a merge). Its key ends in a random suffix, not a version."""
         if not changes:
             return
-        item = _log_item(person_id, 0, to_stamp(datetime.now(UTC)), changes, self._log_expiry())
+        item = _log_item(person_id, 0, to_stamp(self.clock()), changes, self._log_expiry())
         item.sk = f"{item.sk.rsplit('#', 1)[0]}#action-{uuid.uuid4().hex[:12]}"
         item.save()
 
@@ -1082,7 +1143,7 @@ class PeopleRepository:
                 return holder
             try:
                 with TransactWrite(connection=_connection(PersonItem)) as tx:
-                    item = self._item(change, to_stamp(datetime.now(UTC)))
+                    item = self._item(change, to_stamp(self.clock()))
                     tx.save(item, condition=PersonItem.person_id.does_not_exist())
                     if email:
                         free = (
