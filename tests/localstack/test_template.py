@@ -64,7 +64,13 @@ def test_resolver_evaluates_intrinsics_and_checks_parameters() -> None:
     tpl = load_template(FIXTURE_TEMPLATE)
     r = Resolver(tpl, stack_name="st", parameters={"PauseSeconds": 0})
     # then parameters are strings (defaults or overrides), pseudo parameters and names resolve
-    assert parameter_defaults(tpl) == {"PauseSeconds": "7", "Label": "fixture", "Flavor": "plain"}
+    assert parameter_defaults(tpl) == {
+        "PauseSeconds": "7",
+        "Label": "fixture",
+        "Flavor": "plain",
+        "ApiBurstLimit": "50",
+        "ApiRateLimit": "100",
+    }
     assert r.ref("PauseSeconds") == "0"
     assert r.resolve({"Fn::Sub": "${AWS::StackName}/${AWS::Region}/${!Literal}"}) == "st/us-east-1/${Literal}"
     assert r.resolve({"Fn::Sub": ["${X}-${ItemsTable}", {"X": {"Ref": "Label"}}]}) == "fixture-st-ItemsTable"
