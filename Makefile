@@ -11,7 +11,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # pytest's workers (pytest-xdist, see unit): one per core; `make test TEST_JOBS=0` runs it in one process
 TEST_JOBS ?= auto
 
-.PHONY: help venv tools test lint typecheck unit demo demo-emulator bench fuzz build emulator clean
+.PHONY: help venv tools test lint typecheck unit demo demo-emulator bench fuzz build emulator clean openapi
 
 help:
 	@echo "make demo      the sync on the local stack: emulated org, DynamoDB Local, the real state machine"
@@ -20,6 +20,7 @@ help:
 	@echo "make test      ruff, mypy and the whole pytest suite"
 	@echo "make bench     benchmarks, one JSON object per line"
 	@echo "make fuzz      1,000 seeded two-sided fault scenarios; the last line is a JSON object of figures"
+	@echo "make openapi   write openapi.json from the HTTP API's routes"
 	@echo "make emulator  serve a seeded emulated org on https://127.0.0.1:8443 until Ctrl-C"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -64,6 +65,10 @@ test: lint typecheck unit
 
 demo: tools
 	$(PY) tools/demo.py
+
+# the HTTP API's OpenAPI document (tests/template/test_openapi.py fails when it drifts from the code)
+openapi: $(STAMP)
+	$(PY) tools/openapi.py
 
 demo-emulator: $(STAMP)
 	$(PY) tools/emulator_demo.py

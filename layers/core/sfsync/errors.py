@@ -35,7 +35,10 @@ class SyncError(Exception):
 
 
 class RetriableError(SyncError):
-    """A transient failure (5xx, lock contention, lost connection): retry the same call with backoff."""
+    """A transient failure (5xx, lock contention, lost connection): retry the same call with backoff.
+    ``code`` ``IN_PROGRESS``: the same request (its idempotency key) is still running."""
+
+    IN_PROGRESS = "in_progress"
 
 
 class DeferredError(SyncError):

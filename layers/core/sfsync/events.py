@@ -182,7 +182,9 @@ class ActionRequest:
             raise InvalidEventError("delete_person's 'in_salesforce' must be true or false")
         expected_version = event.get("expected_version")
         if expected_version is not None and (
-            isinstance(expected_version, bool) or not isinstance(expected_version, int) or expected_version < 0
+            isinstance(expected_version, bool)
+            or not isinstance(expected_version, int)
+            or expected_version < 0
         ):
             raise InvalidEventError("update_person's 'expected_version' must be a whole number (0 or more)")
 

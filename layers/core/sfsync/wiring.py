@@ -22,7 +22,7 @@ from .adapters.bulk import BulkIngest, BulkQuery
 from .adapters.dynamo import PeopleRepository, StateRepository
 from .adapters.idempotency import IdempotentActions
 from .adapters.lambdas import DispatcherTrigger
-from .adapters.records import RecordsRepository
+from .adapters.records import MarketingDatabase, RecordsRepository
 from .adapters.salesforce import SalesforceClient, check_credentials
 from .adapters.stepfunctions import StepFunctionsExecutions
 from .config import Settings
@@ -245,6 +245,25 @@ def marketing() -> MarketingService:
     return MarketingService(
         _people(cfg.people_table, cfg.state_table), custom_person_fields(), field_policy(cfg)
     )
+
+
+def people_repository() -> PeopleRepository:
+    cfg = settings()
+    if not cfg.people_table:
+        raise FatalError("PEOPLE_TABLE is not set")
+    return _people(cfg.people_table, cfg.state_table)
+
+
+def records_repository() -> RecordsRepository:
+    cfg = settings()
+    if not cfg.records_table:
+        raise FatalError("RECORDS_TABLE is not set")
+    return _records(cfg.records_table)
+
+
+def marketing_database() -> MarketingDatabase:
+    """The marketing application's reads across people and records (``adapters.records``)."""
+    return MarketingDatabase(people_repository(), records_repository())
 
 
 def actions() -> ActionsService:

@@ -1118,7 +1118,8 @@ class PeopleRepository:
         start = {"pk": {"S": pk}, "sk": {"S": after}} if after else None
         result = ChangeLogItem.query(pk, scan_index_forward=False, limit=limit, last_evaluated_key=start)
         entries = [
-            {"at": item.sk.split("#", 1)[0], "source": item.source, "changes": item.changes} for item in result
+            {"at": item.sk.split("#", 1)[0], "source": item.source, "changes": item.changes}
+            for item in result
         ]
         last = result.last_evaluated_key
         return Page(entries, str(last["sk"]["S"]) if last else None)

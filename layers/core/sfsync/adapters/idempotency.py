@@ -107,7 +107,9 @@ class IdempotentActions:
                 code=InvalidRequestError.KEY_REUSED,
             ) from exc
         except IdempotencyAlreadyInProgressError as exc:
-            raise RetriableError("the same request is still running: try again shortly") from exc
+            raise RetriableError(
+                "the same request is still running: try again shortly", code=RetriableError.IN_PROGRESS
+            ) from exc
         except BaseError as exc:  # Powertools' persistence errors (throttling, a lost connection)
             raise RetriableError(f"the idempotency store failed: {type(exc).__name__}") from exc
         return answer

@@ -34,7 +34,6 @@ TYPES = {
     428: "precondition-required",
     429: "too-many-requests",
     500: "internal-error",
-    502: "salesforce-refused",
     503: "try-again",
 }
 # The HTTP status of each kind of refusal (``InvalidRequestError.code``).
@@ -72,6 +71,28 @@ class Problem(BaseModel):
     code: str | None = None  # Salesforce's error code, when Salesforce refused the request
 
 
+class ApiProblem(Exception):
+    """A request the API refuses itself (not the services): answered as ``problem(...)``."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        errors: Sequence[FieldProblem] = (),
+        *,
+        headers: Mapping[str, str] | None = None,
+        kind: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.status = status
+        self.detail = detail
+        self.errors = list(errors)
+        self.headers = dict(headers or {})
+        self.kind = kind
+
+
 def cut(text: Any, limit: int = MAX_TEXT) -> str:
     text = str(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -85,10 +106,13 @@ def problem(
     request_id: str | None = None,
     headers: Mapping[str, str] | None = None,
     code: str | None = None,
+    kind: str | None = None,
 ) -> Response[str]:
+    """The problem answer; ``kind`` names its type where the status alone does not (a 422 is a
+    reused idempotency key or a record Salesforce refused)."""
     listed = list(errors)[:MAX_PROBLEMS]
     body = Problem(
-        type=f"/problems/{TYPES.get(status, 'error')}",
+        type=f"/problems/{kind or TYPES.get(status, 'error')}",
         title=HTTPStatus(status).phrase,
         status=status,
         detail=cut(detail, 2 * MAX_TEXT),
@@ -107,7 +131,9 @@ def problem(
 def body_problems(problems: Sequence[tuple[str, str]], prefix: str = "#") -> list[FieldProblem]:
     """``(field, problem)`` pairs of a request's object (``InvalidRequestError.problems``) as
     problems pointing at each field under ``prefix``."""
-    return [FieldProblem(pointer=cut(f"{prefix}/{_escape(name)}"), detail=cut(text)) for name, text in problems]
+    return [
+        FieldProblem(pointer=cut(f"{prefix}/{_escape(name)}"), detail=cut(text)) for name, text in problems
+    ]
 
 
 def validation_problems(errors: Sequence[Mapping[str, Any]]) -> list[FieldProblem]:
@@ -117,6 +143,9 @@ def validation_problems(errors: Sequence[Mapping[str, Any]]) -> list[FieldProble
     for error in errors:
         loc = [str(part) for part in error.get("loc", ())]
         where, path = (loc[0], loc[1:]) if loc else ("body", [])
+        if error.get("type") == "json_invalid":
+            out.append(FieldProblem(pointer="#", detail="the body is not valid JSON"))
+            continue
         detail = cut(error.get("msg") or error.get("type") or "invalid")
         if where == "query" or where == "path":
             out.append(FieldProblem(parameter=cut(".".join(path)), detail=detail))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -323,25 +323,7 @@ class OperatorService:
         if not isinstance(person, str) or not person.strip():
             raise InvalidRequestError("history needs a person: a marketing id or a Salesforce id")
         person_id, alias_of = self._find_person(person.strip())
-        rows = []
-        for entry in self.history_log.change_log(person_id, limit):
-            sources = str(entry.get("source") or "")
-            for change in entry.get("changes") or []:
-                rows.append(
-                    {
-                        "at": entry.get("at"),
-                        "field": change.get("field"),
-                        "old": change.get("old"),
-                        "new": change.get("new"),
-                        "source": change.get("source") or sources,
-                        "rule": change.get("rule"),
-                        **(
-                            {"marketing": change.get("marketing"), "salesforce": change.get("salesforce")}
-                            if "marketing" in change or "salesforce" in change
-                            else {}
-                        ),
-                    }
-                )
+        rows = history_rows(self.history_log.change_log(person_id, limit))
         return {"ok": True, "person_id": person_id, "asked": person, "alias_of": alias_of, "changes": rows}
 
     def _find_person(self, asked: str) -> tuple[str, str | None]:
@@ -418,3 +400,28 @@ def _short(error: Any, cause: Any) -> str | None:
         return None
     text = f"{error}: {cause}" if cause else str(error)
     return text[:300]
+
+
+def history_rows(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Change-log entries (newest first) as one row per field: when, field, old, new, source, the rule
+    that decided, and for a conflict both sides' values."""
+    rows = []
+    for entry in entries:
+        sources = str(entry.get("source") or "")
+        for change in entry.get("changes") or []:
+            rows.append(
+                {
+                    "at": entry.get("at"),
+                    "field": change.get("field"),
+                    "old": change.get("old"),
+                    "new": change.get("new"),
+                    "source": change.get("source") or sources,
+                    "rule": change.get("rule"),
+                    **(
+                        {"marketing": change.get("marketing"), "salesforce": change.get("salesforce")}
+                        if "marketing" in change or "salesforce" in change
+                        else {}
+                    ),
+                }
+            )
+    return rows
