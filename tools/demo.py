@@ -25,6 +25,8 @@ from contextlib import redirect_stdout
 from io import StringIO
 from typing import Any
 
+import requests
+
 from sf_emulator.app import Emulator
 from sf_emulator.seed import seed
 from sf_emulator.server import EmulatorServer
@@ -34,6 +36,7 @@ from sfsync.domain.people import person_id_for
 from sfsync_local.dynamodb_local import DynamoDBLocal
 from sfsync_local.expected import RECORD_OBJECTS, salesforce_people, salesforce_records
 from sfsync_local.gate import CycleGate
+from sfsync_local.http_api import HttpApiServer
 from sfsync_local.operator_endpoint import OperatorEndpoint
 from sfsync_local.stack import REPO_ROOT, LocalStack
 
@@ -304,6 +307,103 @@ def two_way(
     return equal and converged == len(checks) and all(winners) and acted
 
 
+def http_api(
+    api: str,
+    gate: CycleGate,
+    server: EmulatorServer,
+    people: PeopleRepository,
+    state: StateRepository,
+    stores: tuple[PeopleRepository, RecordsRepository],
+    kept: set[str],
+    lead_ids: list[str],
+) -> bool:
+    """The marketing database's HTTP API, as another marketing system would call it: a real HTTP client
+    against the local stack's API (payload 2.0 events, the IAM authorizer's context)."""
+    say(f"\nThe HTTP API at {api} (IAM-authorized on AWS; its document at {api}/openapi.json):")
+    lead = next(i for i in lead_ids[50:] if i not in kept and people.get(person_id_for(i)))
+    stored = people.get(person_id_for(lead))
+    assert stored is not None
+    assert stored.email
+    found = requests.post(f"{api}/people/search", json={"email": stored.email}, timeout=30).json()["items"]
+    person_id = found[0]["person_id"]
+    say(f"  POST /people/search (the email in the body, never in a URL) -> {len(found)} person: {person_id}")
+    read = requests.get(f"{api}/people/{person_id}", timeout=30)
+    etag = read.headers["ETag"]
+    edit = {"values": {"job_title": "Head of Marketing APIs"}}
+    updated = requests.patch(f"{api}/people/{person_id}", json=edit, headers={"If-Match": etag}, timeout=30)
+    stale = requests.patch(
+        f"{api}/people/{person_id}",
+        json={"values": {"job_title": "Lost edit"}},
+        headers={"If-Match": etag},
+        timeout=30,
+    )
+    say(
+        f"  PATCH /people/{person_id} with If-Match {etag} -> {updated.status_code}, now ETag "
+        f"{updated.headers.get('ETag')}; again with {etag} -> {stale.status_code} "
+        f"({stale.json().get('title')}), nothing written"
+    )
+    batch = [
+        {
+            "values": {
+                "email": f"import{n}@api-demo.example",
+                "first_name": "Imported",
+                "last_name": f"No. {n}",
+            }
+        }
+        for n in range(97)
+    ]
+    batch += [
+        {"values": {"email": "not an address", "last_name": "Broken"}},
+        {"values": {"email": "ok@api-demo.example", "shoe_size": 44}},
+        {"person_id": "00000000-0000-4000-8000-000000000000", "values": {"city": "Nowhere"}},
+    ]
+    imported = requests.post(
+        f"{api}/people/batch",
+        json={"people": batch},
+        headers={"Idempotency-Key": "demo-import-1"},
+        timeout=60,
+    )
+    again = requests.post(
+        f"{api}/people/batch",
+        json={"people": batch},
+        headers={"Idempotency-Key": "demo-import-1"},
+        timeout=60,
+    )
+    answer = imported.json()
+    say(
+        f"  POST /people/batch of {len(batch)} -> {imported.status_code}: created {answer['created']}, "
+        f"updated {answer['updated']}, failed {answer['failed']}"
+    )
+    for result in answer["results"]:
+        if not result["ok"]:
+            say(f"    #{result['index']}: {result['status']} {result['problems'][0]['detail']}")
+    say(f"  the same batch sent again with its Idempotency-Key -> the first answer: {again.json() == answer}")
+    history = requests.get(f"{api}/people/{person_id}/history", params={"limit": 5}, timeout=30).json()
+    newest = history["items"][0]
+    say(
+        f"  GET /people/{person_id}/history -> newest: {newest['field']} {newest['old']!r} -> "
+        f"{newest['new']!r} by {newest['source']}"
+    )
+    t0 = time.monotonic()
+    gate.release()
+    gate.reached()
+    equal = report(7, state, stores, server, time.monotonic() - t0, kept)
+    found_lead = server.emulator.org.find(lead)
+    title = found_lead[1].get("Title") if found_lead else None
+    say(f"  lead {lead} in Salesforce after the cycle: Title {title!r}")
+    ok = (
+        updated.status_code == 200
+        and stale.status_code == 412
+        and answer["created"] == 97
+        and answer["failed"] == 3
+        and again.json() == answer
+        and newest["new"] == "Head of Marketing APIs"
+        and title == "Head of Marketing APIs"
+    )
+    say(f"  the API did what it said, and its change reached Salesforce in the next cycle: {ok}")
+    return equal and ok
+
+
 def main() -> int:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     # moto's interpreter logs a Fail state's error as it ends an execution; the demo says it itself
@@ -338,11 +438,12 @@ def main() -> int:
                 extra_env={"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "1"},
             ) as stack,
             OperatorEndpoint(stack),  # `sfsync --local` finds the stack by the file it writes
+            HttpApiServer(stack) as api,  # the HTTP API, over HTTP on loopback
         ):
             gate.stack = stack
             say(
-                f"Local stack up in {time.monotonic() - started:.1f} s: tables, 6 functions, the cycle state "
-                "machine, the EventBridge rule (fired by the demo)"
+                f"Local stack up in {time.monotonic() - started:.1f} s: tables, 7 functions, the HTTP API, "
+                "the cycle state machine, the EventBridge rule (fired by the demo)"
             )
             state = StateRepository(stack.table_name("StateTable"))
             people = PeopleRepository(stack.table_name("PeopleTable"), stack.table_name("StateTable"))
@@ -436,6 +537,9 @@ def main() -> int:
 
             # the operator's commands: status, errors, history, pause and resume, resync, sync now
             equal.append(operate(gate, state, server, stores, kept, ids))
+
+            # cycle 7: another marketing system, through the HTTP API
+            equal.append(http_api(api.url, gate, server, people, state, stores, kept, ids))
 
             for text in stack.runtime_errors:
                 say(f"  the local Step Functions interpreter failed a state: {text.strip().splitlines()[-1]}")

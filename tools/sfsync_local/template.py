@@ -644,10 +644,13 @@ def _is_intrinsic(d: Mapping[str, Any]) -> bool:
 
 
 def function_specs(template: Template, resolver: Resolver) -> list[FunctionSpec]:
-    """Every ``AWS::Serverless::Function`` with Globals merged and its environment resolved to strings."""
+    """Every ``AWS::Serverless::Function`` with Globals merged and its environment resolved to strings;
+    a function whose ``Condition`` is false is not deployed, as CloudFormation would not create it."""
     global_props = ((template.body.get("Globals") or {}).get("Function")) or {}
     specs: list[FunctionSpec] = []
     for lid, res in template.of_type("AWS::Serverless::Function").items():
+        if "Condition" in res and not resolver.condition(str(res["Condition"])):
+            continue
         props = _merge_globals(global_props, res.get("Properties") or {})
         code_uri = props.get("CodeUri")
         if not isinstance(code_uri, str):

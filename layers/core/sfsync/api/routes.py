@@ -160,6 +160,7 @@ def _api_problem(exc: ApiProblem) -> Response[str]:
         errors=exc.errors,
         headers=exc.headers,
         kind=exc.kind,
+        code=exc.code,
         request_id=_request_id(),
     )
 
