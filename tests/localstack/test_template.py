@@ -197,8 +197,9 @@ def test_real_template_resolves_tables_functions_and_state_machine() -> None:
         "SyncObjectFunction",
         "FinishFunction",
         "ActionsFunction",
+        "ApiFunction",
         "OperatorFunction",
-    }
+    }  # not JwtApiFunction: its condition (ApiJwtIssuer set) is false, so it is not deployed
     for spec in functions.values():
         assert spec.code_dir.parent == REPO / "functions"
         assert spec.handler_file.name == "app.py"
@@ -211,7 +212,7 @@ def test_real_template_resolves_tables_functions_and_state_machine() -> None:
     assert sm.name == "sfx-cycle"
     assert "${" not in asl
     names = set(re.findall(r'"FunctionName": "([^"]+)"', asl))
-    outside = ("ActionsFunction", "OperatorFunction")  # not in the cycle
+    outside = ("ActionsFunction", "ApiFunction", "OperatorFunction")  # not in the cycle
     assert names == {f.arn for name, f in functions.items() if name not in outside}
 
 
@@ -227,7 +228,27 @@ def test_every_function_that_calls_salesforce_gets_the_api_budget_parameter() ->
     functions = function_specs(tpl, r)
     # then every function that has the Salesforce secret has the share, and those are the ones that call
     calling = {f.logical_id for f in functions if "SALESFORCE_SECRET_ARN" in f.environment}
-    assert calling == {"PlanFunction", "SyncObjectFunction", "ActionsFunction", "OperatorFunction"}
+    assert calling == {
+        "PlanFunction",
+        "SyncObjectFunction",
+        "ActionsFunction",
+        "ApiFunction",
+        "OperatorFunction",
+    }
     assert {
         f.logical_id: f.environment.get("API_BUDGET_PERCENT") for f in functions if f.logical_id in calling
     } == {name: "70" for name in calling}
+
+
+def test_a_function_whose_condition_is_false_is_not_deployed() -> None:
+    """JwtApiFunction exists only on a stack deployed with ApiJwtIssuer (HasJwtIssuer)."""
+    tpl = load_template(REPO / "template.yaml")
+
+    def deployed(parameters: dict[str, str]) -> set[str]:
+        return {
+            f.logical_id for f in function_specs(tpl, Resolver(tpl, stack_name="sfx", parameters=parameters))
+        }
+
+    assert "JwtApiFunction" not in deployed({})
+    issuer = {"ApiJwtIssuer": "https://issuer.example", "ApiJwtAudience": "sfsync"}
+    assert "JwtApiFunction" in deployed(issuer)

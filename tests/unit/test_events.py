@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model
 
 from sfsync.errors import InvalidEventError
 from sfsync.events import (
@@ -53,6 +54,8 @@ def test_sample_events_parse(path: Path) -> None:
         "finish": FinishRequest.parse,
         "actions": ActionRequest.parse,
         "operator": OperatorRequest.parse,
+        # the HTTP API's: an API Gateway payload 2.0 event, as Powertools' Parser models it
+        "api": APIGatewayProxyEventV2Model.model_validate,
     }
     prefix = next(p for p in parsers if path.name.startswith(p))
     assert parsers[prefix](json.loads(path.read_text())) is not None
