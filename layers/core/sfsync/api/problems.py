@@ -41,7 +41,7 @@ STATUS_OF_CODE = {
     InvalidRequestError.NOT_FOUND: 404,
     InvalidRequestError.CONFLICT: 409,
     InvalidRequestError.VERSION_MOVED: 412,
-    # draft-ietf-httpapi-idempotency-key-header §2.7: a key reused with another payload is 422
+    # draft-ietf-httpapi-idempotency-key-header, "Error Scenarios": a key reused with another payload is 422
     InvalidRequestError.KEY_REUSED: 422,
 }
 
