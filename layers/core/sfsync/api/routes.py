@@ -397,15 +397,6 @@ def changed_people(
     )
 
 
-def _person_records(person_id: str, kind: str, limit: int, cursor: str | None) -> Response[m.RecordsPage]:
-    person = wiring.marketing().person(person_id).person_id
-    scope = f"{kind}:{person}"
-    page = wiring.records_repository().of_person(
-        person, kind, limit=limit, after=cursors.decode(scope, cursor)
-    )
-    return _json({"items": [_record(r) for r in page.items], "next_cursor": cursors.encode(scope, page.next)})
-
-
 @app.get(
     "/people/<person_id>/history",
     summary="A person's change log, newest first",
@@ -427,52 +418,37 @@ def person_history(
     )
 
 
-@app.get(
-    "/people/<person_id>/memberships",
-    summary="A person's campaign memberships",
-    tags=["people"],
-    responses=PROBLEMS,
-)
-def person_memberships(
-    person_id: PersonIdPath, limit: Limit = 100, cursor: Cursor = None
-) -> Response[m.RecordsPage]:
-    return _person_records(person_id, "membership", limit, cursor)
+# A person's records of each kind (the records table's by-person index): one route a kind.
+PERSON_RECORDS = {
+    "memberships": ("membership", "A person's campaign memberships"),
+    "activities": ("activity", "A person's tasks and events"),
+    "opportunity-roles": ("contact_role", "A person's opportunity contact roles"),
+    "records": ("custom", "A person's records of custom objects"),
+}
 
 
-@app.get(
-    "/people/<person_id>/activities",
-    summary="A person's tasks and events",
-    tags=["people"],
-    responses=PROBLEMS,
-)
-def person_activities(
-    person_id: PersonIdPath, limit: Limit = 100, cursor: Cursor = None
-) -> Response[m.RecordsPage]:
-    return _person_records(person_id, "activity", limit, cursor)
+def _person_records_route(segment: str, kind: str, summary: str) -> None:
+    def read(person_id: PersonIdPath, limit: Limit = 100, cursor: Cursor = None) -> Response[m.RecordsPage]:
+        person = wiring.marketing().person(person_id).person_id
+        scope = f"{kind}:{person}"
+        page = wiring.records_repository().of_person(
+            person, kind, limit=limit, after=cursors.decode(scope, cursor)
+        )
+        return _json(
+            {"items": [_record(r) for r in page.items], "next_cursor": cursors.encode(scope, page.next)}
+        )
+
+    app.get(
+        f"/people/<person_id>/{segment}",
+        summary=summary,
+        tags=["people"],
+        responses=PROBLEMS,
+        operation_id=f"person_{segment.replace('-', '_')}",
+    )(read)
 
 
-@app.get(
-    "/people/<person_id>/opportunity-roles",
-    summary="A person's opportunity contact roles",
-    tags=["people"],
-    responses=PROBLEMS,
-)
-def person_opportunity_roles(
-    person_id: PersonIdPath, limit: Limit = 100, cursor: Cursor = None
-) -> Response[m.RecordsPage]:
-    return _person_records(person_id, "contact_role", limit, cursor)
-
-
-@app.get(
-    "/people/<person_id>/records",
-    summary="A person's records of custom objects",
-    tags=["people"],
-    responses=PROBLEMS,
-)
-def person_custom_records(
-    person_id: PersonIdPath, limit: Limit = 100, cursor: Cursor = None
-) -> Response[m.RecordsPage]:
-    return _person_records(person_id, "custom", limit, cursor)
+for _segment, (_kind, _what) in PERSON_RECORDS.items():
+    _person_records_route(_segment, _kind, _what)
 
 
 @app.get(
