@@ -77,6 +77,15 @@ def test_sample_events_parse(path: Path) -> None:
         ({"action": "create_campaign", "name": "W", "values": [1]}, "'values' must be an object"),
         ({"action": "merge_people", "person_id": "p1"}, "needs 'losers', a non-empty list"),
         ({"action": "delete_person", "person_id": "p1", "from_marketing": "yes"}, "must be true or false"),
+        ({"action": "delete_person", "person_id": "p1", "in_salesforce": 0}, "'in_salesforce' must be true"),
+        (
+            {"action": "update_person", "person_id": "p1", "values": {}, "expected_version": True},
+            "'expected_version' must be a whole number",
+        ),
+        (
+            {"action": "update_person", "person_id": "p1", "values": {}, "expected_version": -1},
+            "'expected_version' must be a whole number",
+        ),
         ([], "expects a JSON object"),
     ],
 )
@@ -86,6 +95,14 @@ def test_bad_action_requests_name_the_problem(event: object, problem: str) -> No
 
 
 def test_action_requests_carry_what_each_action_needs() -> None:
+    update = ActionRequest.parse(
+        {"action": "update_person", "person_id": "p", "values": {"city": "x"}, "expected_version": 4}
+    )
+    assert update.expected_version == 4
+    erase = ActionRequest.parse(
+        {"action": "delete_person", "person_id": "p", "from_marketing": True, "in_salesforce": False}
+    )
+    assert (erase.from_marketing, erase.in_salesforce) == (True, False)
     merge = ActionRequest.parse({"action": "merge_people", "person_id": "w", "losers": ["a", "b"]})
     assert (merge.person_id, merge.losers) == ("w", ("a", "b"))
     made = ActionRequest.parse({"action": "create_campaign", "name": "W", "statuses": ["Attended"]})
