@@ -24,6 +24,11 @@ items and consumed capacity by a botocore hook on every client in this process
     bulk_push_cycle_s_10000_changes                  largest org: 10,000 lead edits, then one cycle:
     bulk_push_api_calls_10000_changed                the push goes by one Bulk API 2.0 ingest job
                                                      (the bench's PushBulkThreshold: 5,000)
+    api_batch_import_people_per_s                    largest org, after the bulk push: POST /people/batch
+                                                     of 1,000 new people over HTTP (HttpApiServer), 3 runs:
+                                                     the median, with min, max and each run
+    api_get_person_p95_ms                            then GET /people/{id} of 300 existing people after a
+                                                     warm-up of 30: p95, with p50 and max
     sync_slice_peak_memory_mb                        last, untimed (tracemalloc slows Python several
                                                      fold): a fresh org of the largest size, served by
                                                      a process of its own, and one traced container
@@ -43,12 +48,14 @@ import argparse
 import dataclasses
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
 import warnings
 from typing import Any, TextIO
 
+import requests
 from botocore.config import Config
 
 from sf_emulator.app import Emulator
@@ -73,6 +80,7 @@ from sfsync_local.bench_support import (
 )
 from sfsync_local.dynamodb_local import DynamoDBLocal
 from sfsync_local.gate import CycleGate
+from sfsync_local.http_api import HttpApiServer
 from sfsync_local.slice_memory import (
     SYNC_FUNCTION,
     OrgProcess,
@@ -98,6 +106,10 @@ CHANGES = {"update": sum(n for _, n in UPDATES.values()), "create": 100, "delete
 PUSHES = 1_000  # marketing-side lead edits before the two-way cycle
 BULK_PUSHES = 10_000  # marketing-side lead edits before the bulk push cycle
 BULK_THRESHOLD = 5_000  # the bench stack's PushBulkThreshold (the template's default is 10,000)
+API_BATCH = 1_000  # new people in one POST /people/batch (the API's largest batch)
+API_BATCH_RUNS = 3
+API_READS = 300  # GET /people/{id} timed, after API_WARM_UP untimed ones
+API_WARM_UP = 30
 INGEST_ROUTES = ("create_ingest_job", "upload_job_data", "ingest_job", "ingest_results")
 # the handlers' EMF metrics would print among the benchmarks' JSON lines
 QUIET_FUNCTIONS = {
@@ -247,6 +259,7 @@ class SyncScenario:
                     self.incremental_cycle()
                     self.two_way_cycle()
                     self.bulk_push_cycle()
+                    self.http_api()
             finally:
                 self.state.set_paused(True)  # end the chain at its next hand-over
                 for _ in range(2):
@@ -536,6 +549,99 @@ class SyncScenario:
             cycle_api_calls=calls,
             **extra,
             by_route=self.routes,
+        )
+
+    def http_api(self) -> None:
+        """The HTTP API end to end (HttpApiServer: a real HTTP client, the event API Gateway would send,
+        the real handler through moto's Lambda), while the cycle waits: a batch import of new people,
+        then reads of existing ones."""
+        with HttpApiServer(self.stack, throttling=False) as api, requests.Session() as http:
+            self.api_batch_import(api.url, http)
+            self.api_get_person(api.url, http)
+
+    def api_batch_import(self, url: str, http: requests.Session) -> None:
+        """``api_batch_import_people_per_s``: POST /people/batch of API_BATCH new people (unique emails,
+        so every one is a create), API_BATCH_RUNS times; the median run, with each run."""
+        runs: list[dict[str, Any]] = []
+        for run in range(API_BATCH_RUNS):
+            people = [
+                {
+                    "values": {
+                        "email": f"api-bench-{run}-{i}@bench.example",
+                        "first_name": "Api",
+                        "last_name": f"Bench{run}x{i}",
+                        "company": "Bench Co",
+                    }
+                }
+                for i in range(API_BATCH)
+            ]
+            body = json.dumps({"people": people})
+            invoked = len(self.stack.invocations)
+            progress(f"{self.size:,}-record org: HTTP API batch import {run + 1} of {API_BATCH_RUNS} ...")
+            with METER.measure() as usage:
+                started = time.perf_counter()
+                answer = http.post(
+                    f"{url}/people/batch",
+                    data=body,
+                    headers={"Content-Type": "application/json", "Idempotency-Key": f"bench-batch-{run}"},
+                    timeout=120,
+                )
+                elapsed = time.perf_counter() - started
+            if answer.status_code != 200 or answer.json().get("created") != API_BATCH:
+                raise RuntimeError(f"the batch import answered {answer.status_code}: {answer.text[:300]}")
+            runs.append(
+                {
+                    "seconds": round(elapsed, 3),
+                    "people_per_s": round(API_BATCH / elapsed, 1),
+                    "lambda_seconds": lambda_seconds(self.stack.invocations[invoked:]),
+                    "request_bytes": len(body),
+                    "dynamodb": usage.by_operation(self.tables),
+                }
+            )
+            progress(f"  {API_BATCH} people in {elapsed:.2f} s")
+        rates = [r["people_per_s"] for r in runs]
+        emit(
+            "api_batch_import_people_per_s",
+            statistics.median(rates),
+            "people/s",
+            min=min(rates),
+            max=max(rates),
+            people=API_BATCH,
+            runs=runs,
+            records=self.size,
+        )
+
+    def api_get_person(self, url: str, http: requests.Session) -> None:
+        """``api_get_person_p95_ms``: GET /people/{id} of API_READS existing people (spread over the
+        live leads and contacts), after API_WARM_UP untimed reads; each answer must be a 200."""
+        people = PeopleRepository(self.stack.table_name("PeopleTable"), self.stack.table_name("StateTable"))
+        live = live_people(people, "Lead") + live_people(people, "Contact")
+        ids = live[:: max(1, len(live) // (API_READS + API_WARM_UP))][: API_READS + API_WARM_UP]
+        progress(f"{self.size:,}-record org: HTTP API GET /people/{{id}} x {len(ids)} ...")
+        seconds: list[float] = []
+        for i, person_id in enumerate(ids):
+            started = time.perf_counter()
+            answer = http.get(f"{url}/people/{person_id}", timeout=30)
+            elapsed = time.perf_counter() - started
+            if answer.status_code != 200:
+                raise RuntimeError(
+                    f"GET /people/{person_id} answered {answer.status_code}: {answer.text[:300]}"
+                )
+            if i >= API_WARM_UP:
+                seconds.append(elapsed)
+        ms = sorted(s * 1000 for s in seconds)
+        cuts = statistics.quantiles(ms, n=100, method="inclusive")
+        progress(f"  p50 {cuts[49]:.1f} ms, p95 {cuts[94]:.1f} ms")
+        emit(
+            "api_get_person_p95_ms",
+            cuts[94],
+            "ms",
+            p50_ms=round(cuts[49], 2),
+            max_ms=round(ms[-1], 2),
+            mean_ms=round(statistics.fmean(ms), 2),
+            requests=len(ms),
+            warm_up=API_WARM_UP,
+            records=self.size,
         )
 
 
