@@ -7,7 +7,12 @@ import pytest
 from sfsync.domain.person_fields import check_values, to_salesforce
 from sfsync.errors import InvalidRequestError
 
-CUSTOM = {"Score__c": "double", "Renewal__c": "date", "Opt_In__c": "boolean"}
+CUSTOM = {
+    **{f"Note_{n}__c": "textarea" for n in range(3)},
+    "Score__c": "double",
+    "Renewal__c": "date",
+    "Opt_In__c": "boolean",
+}
 
 
 def test_good_values_pass_unchanged() -> None:
@@ -35,6 +40,12 @@ def test_good_values_pass_unchanged() -> None:
         ({"Score__c": True}, "'Score__c' must be a number, got bool"),
         ({"Opt_In__c": 1}, "'Opt_In__c' must be true or false"),
         ({}, "sets no fields"),
+        ({"num_employees": 10**18}, "'num_employees' must be a finite number of at most 18 digits"),
+        ({"num_employees": 10**400}, "'num_employees' must be a finite number of at most 18 digits"),
+        ({"annual_revenue": float("nan")}, "'annual_revenue' must be a finite number"),
+        ({"annual_revenue": float("-inf")}, "'annual_revenue' must be a finite number"),
+        ({"notes": "n" * 131_073}, "'notes' is longer than 131,072 characters"),
+        ({f"Note_{n}__c": "x" * 131_072 for n in range(3)}, "the values take more than 256 KB"),
     ],
 )
 def test_each_bad_value_is_named(values: dict[str, object], problem: str) -> None:

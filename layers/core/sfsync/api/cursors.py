@@ -12,10 +12,25 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 
 from .problems import ApiProblem, FieldProblem
 
 VERSION = 1
+# The shapes of the positions the repositories give (``Page.next``).
+PERSON_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+CHANGE_LOG_ENTRY = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000#(\d{10}|action-[0-9a-f]{12})")
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000"
+
+
+def record_of(kind: str) -> re.Pattern[str]:
+    """A records index's position: ``<kind>#<object>#<Salesforce id>``."""
+    return re.compile(rf"{re.escape(kind)}#[A-Za-z][A-Za-z0-9_]*#[A-Za-z0-9]{{15,18}}")
+
+
+# The people changed since: when the read began, and the walk's position (``domain.change_feed``
+# checks its own part).
+CHANGED = re.compile(rf"{STAMP}\|.+", re.DOTALL)
 
 
 def _digest(scope: str) -> str:
@@ -30,10 +45,12 @@ def encode(scope: str, after: str | None) -> str | None:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def decode(scope: str, cursor: str | None, *, in_body: bool = False) -> str | None:
+def decode(scope: str, cursor: str | None, shape: re.Pattern[str], *, in_body: bool = False) -> str | None:
     """Where the page of ``cursor`` starts in the list ``scope``; a 400 problem naming the cursor
     (the query parameter, or the body's field with ``in_body``) for one this API did not give for
-    that list."""
+    that list. The digest only tells lists apart (anyone can compute it), so the position must have
+    the ``shape`` of that list's positions too: a made-up one starts the page elsewhere in a list
+    the caller may read anyway, never a query DynamoDB refuses."""
     if cursor is None:
         return None
     detail = "is not a cursor this API gave for this list: send next_cursor as it came"
@@ -48,6 +65,8 @@ def decode(scope: str, cursor: str | None, *, in_body: bool = False) -> str | No
         version, digest, after = json.loads(raw)
     except (binascii.Error, ValueError, TypeError):
         raise refused from None
-    if version != VERSION or digest != _digest(scope) or not isinstance(after, str) or not after:
+    if version != VERSION or digest != _digest(scope) or not isinstance(after, str):
+        raise refused
+    if not shape.fullmatch(after):
         raise refused
     return after

@@ -132,7 +132,8 @@ def body_problems(problems: Sequence[tuple[str, str]], prefix: str = "#") -> lis
     """``(field, problem)`` pairs of a request's object (``InvalidRequestError.problems``) as
     problems pointing at each field under ``prefix``."""
     return [
-        FieldProblem(pointer=cut(f"{prefix}/{_escape(name)}"), detail=cut(text)) for name, text in problems
+        FieldProblem(pointer=cut(f"{prefix}/{_escape(name)}" if name else prefix), detail=cut(text))
+        for name, text in problems
     ]
 
 

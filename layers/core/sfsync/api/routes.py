@@ -20,6 +20,8 @@ BatchGet, never a Scan. Email addresses never travel in a path or a query string
 takes a body), so an access log holds ids and route keys only.
 """
 
+import base64
+import binascii
 import hashlib
 import json
 import traceback
@@ -225,13 +227,14 @@ def _no_route(exc: Exception) -> Response[str]:
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Answer one API Gateway (payload 2.0) request: a body over ``MAX_BODY`` is refused before
-    anything reads it, the rest go to the routes."""
-    body = event.get("body") if isinstance(event, dict) else None
-    size = len(body) * 3 // 4 if isinstance(body, str) and event.get("isBase64Encoded") else len(body or "")
-    if size > MAX_BODY:
-        logger.info("request refused", extra={"status": 413, "kind": "too_large"})
-        answer = problem(413, f"the body is larger than {MAX_BODY} bytes: send fewer people a request")
+    """Answer one API Gateway (payload 2.0) request. A body is checked before the routes see it:
+    at most ``MAX_BODY`` bytes (413), sent as JSON (415) and a JSON object (RFC 8259: no NaN, no
+    Infinity; 400); the rest is the routes' (and their models')."""
+    refused = _body_refused(event) if isinstance(event, dict) else None
+    if refused is not None:
+        status, detail = refused
+        logger.info("request refused", extra={"status": status, "kind": "body"})
+        answer = problem(status, detail, request_id=(event.get("requestContext") or {}).get("requestId"))
         return {
             "statusCode": answer.status_code,
             "headers": {"Content-Type": PROBLEM_JSON},
@@ -239,6 +242,31 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "isBase64Encoded": False,
         }
     return app.resolve(event, context)
+
+
+def _body_refused(event: dict[str, Any]) -> tuple[int, str] | None:
+    body = event.get("body")
+    if not isinstance(body, str) or not body:
+        return None
+    encoded = bool(event.get("isBase64Encoded"))
+    if (len(body) * 3 // 4 if encoded else len(body.encode())) > MAX_BODY:
+        return 413, f"the body is larger than {MAX_BODY} bytes: send fewer people a request"
+    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+    media = str(headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media and media != JSON and not (media.startswith("application/") and media.endswith("+json")):
+        return 415, "send the body as application/json"
+    try:
+        text = base64.b64decode(body, validate=True) if encoded else body.encode()
+        value = json.loads(text, parse_constant=_not_json)
+    except (ValueError, RecursionError, binascii.Error):  # UnicodeDecodeError is a ValueError
+        return 400, "the body is not valid JSON (RFC 8259)"
+    if not isinstance(value, dict):
+        return 400, "the body must be a JSON object"
+    return None
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
 
 
 # -- the caller and its keys ----------------------------------------------------------------------
@@ -362,7 +390,7 @@ def find_people(request: m.FindPeople) -> Response[m.PeoplePage]:
         )
     scope = "email:" + hashlib.sha256(request.email.lower().encode()).hexdigest()
     page = wiring.people_repository().ids_by_email(
-        request.email, request.limit, cursors.decode(scope, request.cursor, in_body=True)
+        request.email, request.limit, cursors.decode(scope, request.cursor, cursors.PERSON_ID, in_body=True)
     )
     return _json({"items": _summaries(page.items), "next_cursor": cursors.encode(scope, page.next)})
 
@@ -380,7 +408,7 @@ def changed_people(
 ) -> Response[m.ChangedPeoplePage]:
     since = to_stamp(changed_since)
     scope = f"changed:{since}"
-    position = cursors.decode(scope, cursor)
+    position = cursors.decode(scope, cursor, cursors.CHANGED)
     if position is None:
         began, after = to_stamp(datetime.now(UTC)), None
     else:
@@ -408,7 +436,9 @@ def person_history(
 ) -> Response[m.HistoryPage]:
     person = wiring.marketing().person(person_id).person_id
     scope = f"history:{person}"
-    page = wiring.people_repository().change_log_page(person, limit, cursors.decode(scope, cursor))
+    page = wiring.people_repository().change_log_page(
+        person, limit, cursors.decode(scope, cursor, cursors.CHANGE_LOG_ENTRY)
+    )
     return _json(
         {
             "person_id": person,
@@ -432,7 +462,7 @@ def _person_records_route(segment: str, kind: str, summary: str) -> None:
         person = wiring.marketing().person(person_id).person_id
         scope = f"{kind}:{person}"
         page = wiring.records_repository().of_person(
-            person, kind, limit=limit, after=cursors.decode(scope, cursor)
+            person, kind, limit=limit, after=cursors.decode(scope, cursor, cursors.record_of(kind))
         )
         return _json(
             {"items": [_record(r) for r in page.items], "next_cursor": cursors.encode(scope, page.next)}
@@ -464,7 +494,9 @@ def get_company(
     company = wiring.records_repository().get(account_id)
     if company is not None and company.kind != "company":
         company = None
-    page = wiring.people_repository().ids_by_company(account_id, limit, cursors.decode(scope, cursor))
+    page = wiring.people_repository().ids_by_company(
+        account_id, limit, cursors.decode(scope, cursor, cursors.PERSON_ID)
+    )
     if company is None and not page.items and cursor is None:
         raise ApiProblem(404, f"unknown company {account_id}")
     return _json(
@@ -514,7 +546,10 @@ def campaign_members(
     _campaign(campaign_id)
     scope = f"members:{campaign_id}"
     page = wiring.records_repository().of_parent(
-        campaign_id, "membership", limit=limit, after=cursors.decode(scope, cursor)
+        campaign_id,
+        "membership",
+        limit=limit,
+        after=cursors.decode(scope, cursor, cursors.record_of("membership")),
     )
     return _json({"items": [_record(r) for r in page.items], "next_cursor": cursors.encode(scope, page.next)})
 

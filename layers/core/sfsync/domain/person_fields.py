@@ -8,6 +8,8 @@ refused whole, naming each problem, before anything is written.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -40,6 +42,12 @@ DESCRIBE_TYPES = {
     "datetime": "datetime",
     "email": "email",
 }
+# Salesforce's longest text field (a Long Text Area) holds 131,072 characters; its number fields at
+# most 18 digits. A person's values in one request are bounded too, so that the stored person stays
+# well inside DynamoDB's 400 KB item.
+MAX_TEXT_LENGTH = 131_072
+MAX_NUMBER = 10**18
+MAX_VALUES_BYTES = 256 * 1024
 EMAIL = re.compile(
     r"^[^@\s]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 )
@@ -59,10 +67,15 @@ def value_problem(name: str, kind: str, value: Any) -> str | None:
         return f"{name!r} must be true or false, got {got}"
     if kind in ("number", "integer") and (isinstance(value, bool) or not isinstance(value, (int, float))):
         return f"{name!r} must be a number, got {got}"
+    finite = not isinstance(value, float) or math.isfinite(value)  # an int of any size is finite
+    if kind in ("number", "integer") and (not finite or abs(value) >= MAX_NUMBER):
+        return f"{name!r} must be a finite number of at most 18 digits"
     if kind == "integer" and isinstance(value, float) and not value.is_integer():
         return f"{name!r} must be a whole number"
     if kind in ("text", "email", "date", "datetime") and not isinstance(value, str):
         return f"{name!r} must be a string, got {got}"
+    if isinstance(value, str) and len(value) > MAX_TEXT_LENGTH:
+        return f"{name!r} is longer than {MAX_TEXT_LENGTH:,} characters (Salesforce's longest text field)"
     if kind == "email" and not EMAIL.match(value):
         return f"{name!r} is not a valid email address"
     if kind == "date":
@@ -94,6 +107,9 @@ def check_values(values: Mapping[str, Any], custom: Mapping[str, str]) -> dict[s
         problem = value_problem(name, kind, value)
         if problem:
             problems.append((str(name), problem))
+    if not problems and len(json.dumps(dict(values), default=str)) > MAX_VALUES_BYTES:
+        too_many = f"the values take more than {MAX_VALUES_BYTES // 1024} KB: send fewer at a time"
+        problems.append(("", too_many))
     if problems:
         raise InvalidRequestError(problems=tuple(problems))
     return dict(values)

@@ -99,9 +99,9 @@ class CampaignActions:
         if status is None:
             return
         labels = self.statuses(campaign_id)
-        if status not in labels:
+        if status not in labels:  # the status sent is not repeated: the campaign's are listed
             raise InvalidRequestError(
-                f"status {status!r} is not one of campaign {campaign_id}'s member statuses: "
+                f"'status' is not one of campaign {campaign_id}'s member statuses: "
                 f"{', '.join(sorted(labels)) or 'none synced'}"
             )
 
