@@ -14,11 +14,12 @@ import hashlib
 import json
 import re
 
+from .models import PERSON_ID_PATTERN
 from .problems import ApiProblem, FieldProblem
 
 VERSION = 1
 # The shapes of the positions the repositories give (``Page.next``).
-PERSON_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+PERSON_ID = re.compile(PERSON_ID_PATTERN.strip("^$"))
 CHANGE_LOG_ENTRY = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000#(\d{10}|action-[0-9a-f]{12})")
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000"
 

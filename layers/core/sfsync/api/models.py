@@ -14,13 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 MAX_BATCH = 1000
 MAX_FIELDS = 500  # fields in one person's values: more than any org's Lead or Contact has
 
-PersonId = Annotated[
-    str,
-    StringConstraints(
-        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-    ),
-]
-SalesforceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")]
+# A person id is a UUID (``domain.people.person_id_for``, ``domain.actions.person_id_for_request``).
+PERSON_ID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+SALESFORCE_ID_PATTERN = r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$"
+PersonId = Annotated[str, StringConstraints(pattern=PERSON_ID_PATTERN)]
+SalesforceId = Annotated[str, StringConstraints(pattern=SALESFORCE_ID_PATTERN)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 Values = Annotated[dict[str, Any], Field(min_length=1, max_length=MAX_FIELDS)]
 

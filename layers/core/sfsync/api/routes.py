@@ -113,8 +113,8 @@ IdempotencyKey = Annotated[
         "writes nothing twice (kept 24 hours). Printable ASCII, at most 255 characters.",
     ),
 ]
-PersonIdPath = Annotated[str, Path(pattern=m.PersonId.__metadata__[0].pattern, description="A person id")]
-SalesforceIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")]
+PersonIdPath = Annotated[str, Path(pattern=m.PERSON_ID_PATTERN, description="A person id")]
+SalesforceIdPath = Annotated[str, Path(pattern=m.SALESFORCE_ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items a page holds at most")]
 Cursor = Annotated[
     str | None, Query(max_length=2048, description="next_cursor of the page before, as it came")
