@@ -59,11 +59,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
 
+from .loopback import LoopbackServer
 from .stack import FunctionError, LocalStack
 from .template import LOCAL_ACCOUNT_ID, Resolver, Template, TemplateError, _merge_globals, _truthy
 
@@ -511,7 +511,7 @@ class _Refused(Exception):
         self.response = response
 
 
-class HttpApiServer:
+class HttpApiServer(LoopbackServer):
     """Serve ``stack``'s HTTP API ``api`` on ``http://127.0.0.1:<port>`` while open (see the module
     docstring for what is emulated).
 
@@ -550,16 +550,12 @@ class HttpApiServer:
         self._buckets: dict[str, TokenBucket] = {}
         self._account_bucket = TokenBucket(ACCOUNT_RATE_LIMIT, ACCOUNT_BURST_LIMIT, clock)
         self._buckets_lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:<port>``, plus ``/<stage>`` for a named stage."""
-        assert self._server is not None, "the server is not started"
-        host, port = self._server.server_address[:2]
         stage = "" if self.spec.stage == "$default" else f"/{self.spec.stage}"
-        return f"http://{host!s}:{port}{stage}"
+        return f"{self._origin}{stage}"
 
     @property
     def domain_name(self) -> str:
@@ -582,30 +578,8 @@ class HttpApiServer:
             def log_message(self, format: str, *args: Any) -> None:  # keep the terminal quiet
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        # stop()'s shutdown() waits for serve_forever's next poll (0.5 s by default)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"http-api-{self.spec.logical_id}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._listen(Handler, f"http-api-{self.spec.logical_id}")
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> HttpApiServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # ----------------------------------------------------------------------------- requests
 

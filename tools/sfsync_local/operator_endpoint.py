@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from .loopback import LoopbackServer
 from .stack import REPO_ROOT, FunctionError, LocalStack
 
 DEFAULT_FILE = REPO_ROOT / ".sfsync-local.json"
@@ -25,20 +24,16 @@ FUNCTION = "OperatorFunction"
 MAX_BODY = 64 * 1024
 
 
-class OperatorEndpoint:
+class OperatorEndpoint(LoopbackServer):
     """Serve ``stack``'s operator function on ``http://127.0.0.1:<port>/invoke`` while open."""
 
     def __init__(self, stack: LocalStack, path: str | Path = DEFAULT_FILE) -> None:
         self.stack = stack
         self.path = Path(path)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "the endpoint is not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/invoke"
+        return f"{self._origin}/invoke"
 
     def start(self) -> OperatorEndpoint:
         stack = self.stack
@@ -73,15 +68,7 @@ class OperatorEndpoint:
             def log_message(self, format: str, *args: Any) -> None:  # keep the terminal quiet
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        # stop()'s shutdown() waits for serve_forever's next poll (0.5 s by default)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="operator-endpoint",
-            daemon=True,
-        )
-        self._thread.start()
+        self._listen(Handler, "operator-endpoint")
         self.path.write_text(
             json.dumps(
                 {
@@ -97,17 +84,6 @@ class OperatorEndpoint:
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        super().stop()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-
-    def __enter__(self) -> OperatorEndpoint:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
