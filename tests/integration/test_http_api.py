@@ -306,6 +306,14 @@ def test_actions_write_to_salesforce_now_and_a_refusal_is_salesforces_422(api: A
     assert "owner_id" in bad_owner["detail"]
 
 
+def test_a_retry_of_sync_errors_names_an_object_the_sync_does_not_sync(api: Api) -> None:
+    retried = api.call("POST", "/sync-errors/retry", json={"object": "Lead"})
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["ok"] is True
+    refused = problem_of(api.call("POST", "/sync-errors/retry", json={"object": "Nope"}), 400)
+    assert "'Nope' is not an object this sync syncs" in refused["detail"]
+
+
 def test_an_edit_made_through_the_api_reaches_salesforce_in_the_next_cycle(api: Api) -> None:
     lead = api.person_with("Lead", lambda p: p.fields.get("sfdc_is_deleted") is not True and not p.pending)
     etag = api.call("GET", f"/people/{lead.person_id}").headers["ETag"]

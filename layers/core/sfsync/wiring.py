@@ -333,8 +333,8 @@ def _act(request: ActionRequest) -> dict[str, Any]:
         return actions().change_owner(request.person_id or "", request.owner_id or "")
     if request.action == "create_task":
         return actions().create_task(request.person_id or "", request.task or {}, key=key)
-    if request.action == "retry_sync_errors":
-        return actions().retry_sync_errors(request.sobject)
+    if request.action == "retry_sync_errors":  # the operator's retry: it checks the object is synced
+        return operator().retry(request.sobject)
     person = request.person_id or ""
     if request.action == "add_to_campaign":
         return campaigns().add_to_campaign(person, request.campaign_id or "", request.status)
