@@ -188,6 +188,7 @@ class Chain:
         self.findings = findings
         self.policy: CyclePolicy = harness.policy
         self.execution: str | None = None
+        self.executions: list[str] = []  # every execution the chain ran, in order
         self.waiting = False
         self.cycles = 0
 
@@ -219,7 +220,7 @@ class Chain:
         self.h.end_execution(ending, succeeded=True)
         self.waiting = False
         if outcome.result.get("started"):
-            self.execution = str(outcome.result["execution_arn"])
+            self._run(str(outcome.result["execution_arn"]))
         else:
             self.execution = None
             self._record_death(f"hand-over started nothing ({outcome.result.get('reason')})")
@@ -253,7 +254,7 @@ class Chain:
                 self._record_death(f"the schedule's dispatcher failed ({outcome.error})")
             if outcome.ok:
                 if outcome.result.get("started"):
-                    self.execution, self.waiting = str(outcome.result["execution_arn"]), False
+                    self._run(str(outcome.result["execution_arn"]))
                     return True
                 return False
         return False
@@ -322,6 +323,21 @@ class Chain:
             if not payload.get("more"):
                 return {"object": sobject, "status": "drained"}
             event = {k: payload[k] for k in ("object", "cycle_id", "execution_id", "phase")}
+
+    def _run(self, execution: str) -> None:
+        self.execution, self.waiting = execution, False
+        self.executions.append(execution)
+
+    def ran_alongside(self, execution: str) -> bool:
+        """Whether one of the chain's executions was running when ``execution`` started, by Step
+        Functions' own start and stop times: the rule may fire as the chain dies, and a dispatcher
+        that finds it stopped rightly replaces it."""
+        started = self.h.stack.describe(execution)["startDate"]
+        for arn in self.executions:
+            run = self.h.stack.describe(arn)
+            if run["startDate"] <= started and (run.get("stopDate") is None or run["stopDate"] > started):
+                return True
+        return False
 
     def _die(self, reason: str) -> None:
         if self.execution is not None:
@@ -416,16 +432,19 @@ class Lanes:
 
     def _schedule_fires(self, record: OpRecord) -> None:
         """The rule fires while the chain may be running: with a chain alive, starting another is a
-        second chain (it is stopped at once; the chain it competes with finds out at its Finish)."""
+        second chain (it is stopped at once; the chain it competes with finds out at its Finish). The
+        chain may die while the dispatcher runs: one started after that is a replacement, stopped
+        too (the chain's own firing of the rule replaces it again)."""
         if self.chain.execution is None:
             record.skipped = "no chain is alive (the chain's own restart fires the rule)"
             return
         outcome = self.lambdas.invoke("DispatcherFunction", {"source": "schedule"}, crashable=False)
         record.tries.append(outcome)
         if outcome.ok and outcome.result.get("started"):
-            second = str(outcome.result["execution_arn"])
-            self.findings.second_chains.append(second)
-            self.h.end_execution(second, succeeded=False)
+            started = str(outcome.result["execution_arn"])
+            if self.chain.ran_alongside(started):
+                self.findings.second_chains.append(started)
+            self.h.end_execution(started, succeeded=False)
 
     def _sf(self, ref: Ref, record: OpRecord) -> str | None:
         found = self.registry.record(ref)
