@@ -793,6 +793,42 @@ def _size(write: PersonChange | AliasWrite) -> int:
     return 2 if isinstance(write, PersonChange) and write.log else 1
 
 
+# TransactWriteItems takes items of 4 MB at most in all (DynamoDB Local says "Transaction payload size
+# cannot exceed 4MB"): a budget under it, for items counted as _bytes counts them.
+TRANSACTION_BYTES = 3_500_000
+ITEM_OVERHEAD = 1_024  # an item's bytes besides a person's values, bases and changes: keys, stamps...
+LOG_ENTRY_BYTES = 128  # a change-log entry's keys ("field", "old", ...) and punctuation, at most
+# a write bounded at less is counted at its bound: 50 of them (a transaction's 100 items, with their
+# change-log entries) stay under the budget, so only a larger one is worth measuring
+MEASURED_ABOVE = TRANSACTION_BYTES // 50
+
+
+def _bytes(write: PersonChange | AliasWrite) -> int:
+    """At least the bytes ``write`` puts in a transaction. A value's JSON takes at most 12 bytes a
+    character of its repr (an astral character escaped as two \\u escapes), so the reprs bound a
+    write cheaply; one that may be large is measured: its values, bases and changes as ASCII JSON,
+    more than any form they are stored in (a field's UTF-8, an escape's 6 bytes, a map's overhead)."""
+    if isinstance(write, AliasWrite):
+        return ITEM_OVERHEAD
+    overhead = ITEM_OVERHEAD * _size(write) + LOG_ENTRY_BYTES * len(write.log)
+    # the values' reprs one by one (a FieldChange's repr, or a list's, is several times slower: a
+    # first copy logs every field of every person)
+    logged = sum(
+        len(c.field)
+        + len(c.source)
+        + len(str(c.rule))
+        + len(repr(c.old))
+        + len(repr(c.new))
+        + (len(repr(c.conflict)) if c.conflict is not None else 0)
+        for c in write.log
+    )
+    bound = 12 * (len(repr(write.fields)) + len(repr(write.pending)) + logged)
+    if bound <= MEASURED_ABOVE:
+        return overhead + bound
+    log = [(c.field, c.source, str(c.rule), c.old, c.new, c.conflict) for c in write.log]
+    return overhead + sum(len(json.dumps(part, default=str)) for part in (write.fields, write.pending, log))
+
+
 def _log_item(
     person_id: str, version: int, at: str, log: Sequence[FieldChange], expires: int
 ) -> ChangeLogItem:
@@ -922,21 +958,23 @@ class PeopleRepository:
 
     @_classified
     def write(self, units: Sequence[Sequence[PersonChange | AliasWrite]]) -> list[str]:
-        """Units packed into transactions of up to 100 items (a unit never split), sent WRITERS at
-        once; a unit whose condition failed is left out and the rest of its transaction goes again.
-        Returns the person ids of the units left out."""
+        """Units packed into transactions of up to 100 items and TRANSACTION_BYTES (a unit never
+        split), sent WRITERS at once; a unit whose condition failed is left out and the rest of its
+        transaction goes again. Returns the person ids of the units left out."""
         now = to_stamp(self.clock())
         chunks: list[list[Sequence[PersonChange | AliasWrite]]] = [[]]
-        items = 0
+        items = payload = 0
         for unit in units:
             size = sum(_size(w) for w in unit)
+            weight = sum(_bytes(w) for w in unit)
             if size > self.TRANSACTION_ITEMS:
                 raise FatalError(f"a write of {size} items cannot be one DynamoDB transaction")
-            if chunks[-1] and items + size > self.TRANSACTION_ITEMS:
+            if chunks[-1] and (items + size > self.TRANSACTION_ITEMS or payload + weight > TRANSACTION_BYTES):
                 chunks.append([])
-                items = 0
+                items = payload = 0
             chunks[-1].append(unit)
             items += size
+            payload += weight
         # a person is in one unit only, so the transactions never touch the same item: they may overlap
         answers = in_parallel(lambda chunk: self._transact(chunk, now), [c for c in chunks if c])
         return [person_id for conflicts in answers for person_id in conflicts]
