@@ -15,7 +15,7 @@ from pynamodb.connection.base import Connection
 
 from sfsync.adapters.dynamo import PeopleRepository
 from sfsync.domain.cursor import to_stamp
-from sfsync.domain.people import FieldChange, PersonChange
+from sfsync.domain.people import LOGGED_CHARACTERS, FieldChange, PersonChange
 from sfsync.errors import InvalidRequestError
 from sfsync.ports import AliasWrite, PeoplePort
 from sfsync_local.stack import LocalStack
@@ -140,6 +140,23 @@ def test_a_write_and_its_change_log_are_one(people: PeoplePort) -> None:
     change.log = [FieldChange("city", None, "Porto", "marketing")]
     assert people.save([change]) == []
     assert people.lookup([pid])[pid].version == 1
+
+
+def test_a_long_value_is_logged_by_its_beginning_and_its_length(people: PeoplePort) -> None:
+    pid, short, long = new_id(), "x" * LOGGED_CHARACTERS, "名" * 70_000
+    change = person(pid, notes=long)
+    change.log = [
+        FieldChange("notes", short, long, "salesforce"),
+        FieldChange("city", None, "Porto", "salesforce"),
+    ]
+    assert people.save([change]) == []
+    assert people.lookup([pid])[pid].fields["notes"] == long  # the person keeps it whole
+    entries = people.change_log(pid)  # type: ignore[attr-defined]
+    logged = {c["field"]: (c["old"], c["new"]) for entry in entries for c in entry["changes"]}
+    assert logged == {
+        "notes": (short, "名" * LOGGED_CHARACTERS + "… (70,000 characters)"),
+        "city": (None, "Porto"),
+    }
 
 
 def test_identity_reads_are_strongly_consistent(tables: LocalStack) -> None:

@@ -48,6 +48,36 @@ def blanked(org: EmulatorServer) -> Iterator[list[str]]:
         sf_edit(org, "Lead", lead, dict.fromkeys(NOTES))
 
 
+def test_a_long_text_changed_whole_syncs_and_its_history_keeps_the_beginning(
+    stack: LocalStack,
+    gate: CycleGate,
+    org: EmulatorServer,
+    people: PeopleRepository,
+    state: StateRepository,
+    blanked: list[str],
+) -> None:
+    """60,000 CJK characters, 180 KB in the person; its change log's entry holds the old and the new
+    value, escaped as ASCII JSON: 6 bytes a character, 720 KB whole."""
+    first_copy(stack, gate)
+    [lead] = live_ids(org, people, "Lead", 1)
+    blanked.append(lead)
+    first, second = "名" * 60_000, "前" * 60_000
+    sf_edit(org, "Lead", lead, {"Notes1__c": first})
+    next_cycle(gate)
+    # when the whole text is replaced in Salesforce
+    sf_edit(org, "Lead", lead, {"Notes1__c": second})
+    next_cycle(gate)
+    # then the object synced, the person holds the text whole, and the history its beginning and length
+    [run] = state.recent_cycles(1)
+    assert run.status == "SUCCEEDED", [r.get("cause", "")[:600] for r in run.results]
+    stored = people.get(person_id_for(lead))
+    assert stored is not None and stored.fields["Notes1__c"] == second
+    [entry, *_] = people.change_log(person_id_for(lead))
+    [change] = [c for c in entry["changes"] if c["field"] == "Notes1__c"]
+    assert change["old"].startswith("名" * 1_000) and change["old"].endswith("(60,000 characters)")
+    assert change["new"].startswith("前" * 1_000) and len(change["new"]) < 1_100
+
+
 @pytest.mark.xfail(strict=True, reason="an item over 400 KB fails its slice's transaction at every try")
 def test_a_record_too_large_to_store_is_a_sync_error_and_its_object_syncs_on(
     stack: LocalStack,

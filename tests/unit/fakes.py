@@ -10,7 +10,7 @@ from typing import Any
 from sfsync.domain.chain import CycleMachine, ExecutionStatus
 from sfsync.domain.change_feed import change_bucket, read_changed
 from sfsync.domain.cursor import Position, TailMark, Window, to_stamp
-from sfsync.domain.people import PERSON_MAPPINGS, FieldChange, PersonChange, PersonRef
+from sfsync.domain.people import PERSON_MAPPINGS, FieldChange, PersonChange, PersonRef, logged_value
 from sfsync.domain.records import FieldInfo, RecordChange
 from sfsync.domain.synced_fields import SchemaDrift
 from sfsync.errors import RetriableError
@@ -317,8 +317,8 @@ class FakePeople:
                 "changes": [
                     {
                         "field": change.field,
-                        "old": change.old,
-                        "new": change.new,
+                        "old": logged_value(change.old),
+                        "new": logged_value(change.new),
                         **({"rule": str(change.rule)} if change.rule else {}),
                     }
                 ],

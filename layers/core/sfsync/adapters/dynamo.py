@@ -54,7 +54,7 @@ from pynamodb.transactions import TransactWrite
 
 from ..domain.change_feed import change_bucket, read_changed
 from ..domain.cursor import Position, Window, to_stamp
-from ..domain.people import FieldChange, PersonChange
+from ..domain.people import FieldChange, PersonChange, logged_value
 from ..domain.records import FieldInfo
 from ..domain.synced_fields import SchemaDrift
 from ..errors import FatalError, RetriableError
@@ -825,7 +825,10 @@ def _bytes(write: PersonChange | AliasWrite) -> int:
     bound = 12 * (len(repr(write.fields)) + len(repr(write.pending)) + logged)
     if bound <= MEASURED_ABOVE:
         return overhead + bound
-    log = [(c.field, c.source, str(c.rule), c.old, c.new, c.conflict) for c in write.log]
+    log = [
+        (c.field, c.source, str(c.rule), *map(logged_value, (c.old, c.new, c.marketing, c.salesforce)))
+        for c in write.log
+    ]
     return overhead + sum(len(json.dumps(part, default=str)) for part in (write.fields, write.pending, log))
 
 
@@ -833,16 +836,21 @@ def _log_item(
     person_id: str, version: int, at: str, log: Sequence[FieldChange], expires: int
 ) -> ChangeLogItem:
     """One write's change log entry: its fields' old and new values, who changed them, which rule, and
-    for a conflict both sides' values (``marketing``, ``salesforce``)."""
+    for a conflict both sides' values (``marketing``, ``salesforce``); a long value by its beginning
+    (``domain.people.logged_value``)."""
     sources = sorted({c.source for c in log})
     changes = [
         {
             "field": c.field,
-            "old": c.old,
-            "new": c.new,
+            "old": logged_value(c.old),
+            "new": logged_value(c.new),
             **({"source": c.source} if len(sources) > 1 else {}),
             **({"rule": str(c.rule)} if c.rule else {}),
-            **({"marketing": c.marketing, "salesforce": c.salesforce} if c.conflict is not None else {}),
+            **(
+                {"marketing": logged_value(c.marketing), "salesforce": logged_value(c.salesforce)}
+                if c.conflict is not None
+                else {}
+            ),
         }
         for c in log
     ]

@@ -83,6 +83,21 @@ def person_id_for(sf_id: str) -> str:
     return str(uuid.uuid5(PERSON_NAMESPACE, f"sfdc:{sf_id}"))
 
 
+# The change log keeps a value of up to LOGGED_CHARACTERS characters whole, and a longer one (a Long
+# Text Area's) by its beginning and its length, as Salesforce's field history keeps none of a long
+# text area's values. A log entry (an item of its own, holding old and new values, escaped as ASCII
+# JSON at up to 6 bytes a character) then stays far under DynamoDB's 400 KB item, where one long
+# text changed whole could pass it and fail its write at every try.
+LOGGED_CHARACTERS = 1_024
+
+
+def logged_value(value: Any) -> Any:
+    """``value`` as the change log keeps it."""
+    if isinstance(value, str) and len(value) > LOGGED_CHARACTERS:
+        return f"{value[:LOGGED_CHARACTERS]}… ({len(value):,} characters)"
+    return value
+
+
 @dataclass(frozen=True)
 class FieldChange:
     """One field of one person changed: the change log's entry (kept with the person, never logged).
@@ -90,7 +105,8 @@ class FieldChange:
     ``rule`` names the rule that decided, when one did (a ``domain.merge.Rule`` of a conflict or a
     blocked field, ``domain.identity``'s for the sync's own identity events, or the action that made
     the change); a conflict keeps both sides' values (``conflict``: marketing's, then Salesforce's),
-    so the value that lost is never lost from the history.
+    so the value that lost is never lost from the history (a long one, by its beginning: see
+    ``logged_value``).
     """
 
     field: str
