@@ -1,13 +1,15 @@
-"""Salesforce records that DynamoDB cannot take as the sync writes them today: one larger than an item
-(400 KB: four full Long Text Areas of 131,072 characters make a lead of some 525 KB), and a slice
-of ordinary but long records whose transaction of 100 people passes TransactWriteItems' 4 MB. Each
-must not stop its object's sync: the others sync on, and a record that cannot be stored is named in
-a sync error that says why.
+"""Salesforce records that DynamoDB cannot take as the sync once wrote them: a slice of ordinary but
+long records whose transaction of 100 people passes TransactWriteItems' 4 MB; one long text changed
+whole, whose change-log item (old and new values, escaped as ASCII JSON) passes an item's 400 KB;
+and one record larger than an item itself (four full Long Text Areas of 131,072 characters make a
+lead of some 525 KB). None must stop its object's sync: the others sync on, and a record that
+cannot be stored is named in a sync error that says why.
 
-Both failed on 04c29e8 (seen on 2026-12-06): the write is a RetriableError, so the slice fails at
-every try and the object fails every cycle, the rest of its records with it. The people's writes
-now bound their transactions by bytes too; an item over 400 KB is still a strict xfail: it must be
-refused by itself, as a sync error, and is not yet."""
+All three failed on 04c29e8 (seen on 2026-12-06): the write is a RetriableError, so the slice fails
+at every try and the object fails every cycle, the rest of its records with it. The people's
+transactions are now bounded by bytes too, and the change log keeps a long value by its beginning;
+a person over 400 KB is still a strict xfail: it must be refused by itself, as a sync error, and is
+not yet."""
 
 from __future__ import annotations
 
